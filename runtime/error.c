@@ -28,7 +28,16 @@ unet_status unet_wrap_error(unet_status status, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(inner, last_error, sizeof inner);
-    snprintf(last_error, sizeof last_error, "%s: %s", prefix, inner);
+    /* prefix + ": " + inner, cut to the buffer */
+    size_t pl = strlen(prefix), il = strlen(inner);
+    if (pl > sizeof last_error / 2)
+        pl = sizeof last_error / 2;
+    if (il > sizeof last_error - pl - 3)
+        il = sizeof last_error - pl - 3;
+    memcpy(last_error, prefix, pl);
+    memcpy(last_error + pl, ": ", 2);
+    memcpy(last_error + pl + 2, inner, il);
+    last_error[pl + 2 + il] = '\0';
     return status;
 }
 

@@ -67,7 +67,8 @@ typedef struct unet_session unet_session;
 typedef struct unet_load_options {
     uint64_t max_model_bytes;     /* default 2 GiB */
     uint64_t max_tensor_elements; /* default 2^31 per tensor */
-    int allow_external_data;      /* default 1: plain relative paths only */
+    int refuse_external_data;     /* 1: refuse external data; otherwise plain
+                                     relative paths under the model's folder only */
 } unet_load_options;
 
 unet_status unet_model_open_file(const char *path, const unet_load_options *opts,

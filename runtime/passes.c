@@ -1,0 +1,345 @@
+/* Graph passes run once at load: Constant nodes become constant values,
+ * Identity and inference Dropout disappear, BatchNormalization folds into the
+ * Conv before it, and an activation after a Conv becomes a oneDNN post-op. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "graph.h"
+#include "ops.h"
+#include "passes.h"
+
+
+static void free_node(node_t *n)
+{
+    free(n->name);
+    free(n->op_type);
+    free(n->domain);
+    free(n->in);
+    free(n->out);
+    for (int a = 0; a < n->n_attrs; a++) {
+        free(n->attrs[a].name);
+        free(n->attrs[a].s);
+        free(n->attrs[a].ints);
+        free(n->attrs[a].floats);
+    }
+    free(n->attrs);
+}
+
+/* Drops nodes flagged in removed[], then recomputes producers and consumer counts. */
+static void compact(unet_model *m, const int *removed)
+{
+    int w = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        if (removed[i]) {
+            free_node(&m->nodes[i]);
+            continue;
+        }
+        m->nodes[w++] = m->nodes[i];
+    }
+    m->n_nodes = w;
+    for (int v = 0; v < m->n_values; v++) {
+        m->values[v].producer = -1;
+        m->values[v].n_consumers = 0;
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        for (int o = 0; o < m->nodes[i].n_out; o++)
+            if (m->nodes[i].out[o] >= 0)
+                m->values[m->nodes[i].out[o]].producer = i;
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] >= 0)
+                m->values[m->nodes[i].in[k]].n_consumers++;
+    }
+}
+
+static void replace_uses(unet_model *m, int from, int to)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] == from)
+                m->nodes[i].in[k] = to;
+}
+
+static unet_status constant_to_value(unet_model *m, node_t *n)
+{
+    if (n->n_out != 1 || n->out[0] < 0)
+        return unet_set_error(UNET_ERR_INVALID, "node '%s' (Constant) must have one output", n->name);
+    if (n->n_attrs != 1)
+        return unet_set_error(UNET_ERR_INVALID, "node '%s' (Constant) must have exactly one value attribute, found %d", n->name, n->n_attrs);
+    value_t *v = &m->values[n->out[0]];
+    const attr_t *a = &n->attrs[0];
+    if (strcmp(a->name, "value") == 0 && a->type == ATTR_TENSOR && a->tensor >= 0) {
+        value_t *src = &m->values[a->tensor];
+        v->dtype = src->dtype;
+        v->rank = src->rank;
+        memcpy(v->dims, src->dims, sizeof v->dims);
+        v->data = src->data;
+        v->nbytes = src->nbytes;
+        src->data = NULL;
+        src->nbytes = 0;
+        return UNET_OK;
+    }
+    size_t count = 1;
+    if (strcmp(a->name, "value_float") == 0 && a->type == ATTR_FLOAT) {
+        v->dtype = UNET_DTYPE_FLOAT;
+        v->rank = 0;
+    } else if (strcmp(a->name, "value_int") == 0 && a->type == ATTR_INT) {
+        v->dtype = UNET_DTYPE_INT64;
+        v->rank = 0;
+    } else if (strcmp(a->name, "value_floats") == 0 && a->type == ATTR_FLOATS) {
+        v->dtype = UNET_DTYPE_FLOAT;
+        v->rank = 1;
+        count = a->n_floats;
+        v->dims[0] = (int64_t)count;
+    } else if (strcmp(a->name, "value_ints") == 0 && a->type == ATTR_INTS) {
+        v->dtype = UNET_DTYPE_INT64;
+        v->rank = 1;
+        count = a->n_ints;
+        v->dims[0] = (int64_t)count;
+    } else {
+        return unet_set_error(UNET_ERR_UNSUPPORTED, "node '%s' (Constant): attribute '%s' is not supported (value, value_float(s), value_int(s) are)", n->name, a->name);
+    }
+    size_t esz = unet_dtype_size(v->dtype);
+    v->nbytes = count * esz;
+    v->data = malloc(v->nbytes ? v->nbytes : 1);
+    if (!v->data)
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+    if (a->type == ATTR_FLOAT)
+        memcpy(v->data, &a->f, 4);
+    else if (a->type == ATTR_INT)
+        memcpy(v->data, &a->i, 8);
+    else if (a->type == ATTR_FLOATS && count)
+        memcpy(v->data, a->floats, count * 4);
+    else if (a->type == ATTR_INTS && count)
+        memcpy(v->data, a->ints, count * 8);
+    return UNET_OK;
+}
+
+unet_status passes_before_resolve(unet_model *m)
+{
+    int *removed = calloc((size_t)m->n_nodes + 1, sizeof *removed);
+    if (!removed)
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+    unet_status s = UNET_OK;
+    for (int i = 0; i < m->n_nodes && s == UNET_OK; i++) {
+        node_t *n = &m->nodes[i];
+        if (strcmp(n->op_type, "Constant") == 0 && n->domain[0] == '\0') {
+            s = constant_to_value(m, n);
+            removed[i] = 1;
+        }
+    }
+    if (s == UNET_OK)
+        compact(m, removed);
+    free(removed);
+    return s;
+}
+
+static int single_consumer(const unet_model *m, int value, int *consumer)
+{
+    const value_t *v = &m->values[value];
+    if (v->n_consumers != 1 || v->is_graph_output)
+        return 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] == value) {
+                *consumer = i;
+                return 1;
+            }
+    return 0;
+}
+
+static int is_float_const(const unet_model *m, int id, int64_t count)
+{
+    if (id < 0)
+        return 0;
+    const value_t *v = &m->values[id];
+    return v->data && v->dtype == UNET_DTYPE_FLOAT && (int64_t)(v->nbytes / 4) == count;
+}
+
+static unet_status new_const_value(unet_model *m, const char *base, const char *suffix,
+                                   const value_t *like, const float *data, int *id)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s::%s", base, suffix);
+    for (int k = 0; graph_find_value(m, name) >= 0; k++)
+        snprintf(name, sizeof name, "%s::%s%d", base, suffix, k);
+    UNET_TRY(graph_add_value(m, name, id));
+    value_t *v = &m->values[*id];
+    v->dtype = UNET_DTYPE_FLOAT;
+    v->rank = like->rank;
+    memcpy(v->dims, like->dims, sizeof v->dims);
+    v->nbytes = like->nbytes;
+    v->data = malloc(v->nbytes ? v->nbytes : 1);
+    if (!v->data)
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+    memcpy(v->data, data, v->nbytes);
+    return UNET_OK;
+}
+
+/* Conv -> BatchNormalization (inference) becomes one Conv with scaled weights. */
+static unet_status fold_batchnorm(unet_model *m, int conv_i, int bn_i, int *removed)
+{
+    node_t *c = &m->nodes[conv_i];
+    node_t *b = &m->nodes[bn_i];
+    if (b->n_out != 1 || b->n_in != 5)
+        return UNET_OK;
+    int w_id = c->in[1];
+    if (w_id < 0 || !m->values[w_id].data || m->values[w_id].dtype != UNET_DTYPE_FLOAT || m->values[w_id].rank < 3)
+        return UNET_OK;
+    int64_t oc = m->values[w_id].dims[0];
+    if (oc <= 0)
+        return UNET_OK;
+    for (int k = 1; k < 5; k++)
+        if (!is_float_const(m, b->in[k], oc))
+            return UNET_OK;
+    int bias_id = c->n_in > 2 ? c->in[2] : -1;
+    if (bias_id >= 0 && !is_float_const(m, bias_id, oc))
+        return UNET_OK;
+    float eps = node_attr_float(b, "epsilon", 1e-5f);
+    const float *scale = m->values[b->in[1]].data, *shift = m->values[b->in[2]].data;
+    const float *mean = m->values[b->in[3]].data, *var = m->values[b->in[4]].data;
+    const value_t *wv = &m->values[w_id];
+    size_t per_oc = wv->nbytes / 4 / (size_t)oc;
+    float *w = malloc(wv->nbytes);
+    float *bias = malloc((size_t)oc * 4);
+    if (!w || !bias) {
+        free(w); free(bias);
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory folding BatchNormalization");
+    }
+    const float *w0 = wv->data;
+    const float *b0 = bias_id >= 0 ? m->values[bias_id].data : NULL;
+    for (int64_t o = 0; o < oc; o++) {
+        float f = scale[o] / sqrtf(var[o] + eps);
+        for (size_t j = 0; j < per_oc; j++)
+            w[(size_t)o * per_oc + j] = w0[(size_t)o * per_oc + j] * f;
+        bias[o] = ((b0 ? b0[o] : 0.0f) - mean[o]) * f + shift[o];
+    }
+    int nw, nb;
+    value_t like_b = { .rank = 1, .dims = { oc }, .nbytes = (size_t)oc * 4 };
+    unet_status s = new_const_value(m, m->values[w_id].name, "bnfold", &m->values[w_id], w, &nw);
+    if (s == UNET_OK)
+        s = new_const_value(m, b->name, "bias", &like_b, bias, &nb);
+    free(w);
+    free(bias);
+    UNET_TRY(s);
+    c = &m->nodes[conv_i];
+    b = &m->nodes[bn_i];
+    if (c->n_in < 3) {
+        int *in = realloc(c->in, 3 * sizeof *in);
+        if (!in)
+            return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+        c->in = in;
+        c->n_in = 3;
+    }
+    c->in[1] = nw;
+    c->in[2] = nb;
+    c->out[0] = b->out[0];
+    removed[bn_i] = 1;
+    return UNET_OK;
+}
+
+static int fusable_activation(const unet_model *m, const node_t *a, int *kind, float *alpha, float *beta)
+{
+    if (a->domain[0] || a->n_out != 1)
+        return 0;
+    *alpha = 0.0f;
+    *beta = 0.0f;
+    if (strcmp(a->op_type, "Relu") == 0) {
+        *kind = FUSED_RELU;
+    } else if (strcmp(a->op_type, "LeakyRelu") == 0) {
+        *kind = FUSED_LEAKY_RELU;
+        *alpha = node_attr_float(a, "alpha", 0.01f);
+    } else if (strcmp(a->op_type, "Sigmoid") == 0) {
+        *kind = FUSED_SIGMOID;
+    } else if (strcmp(a->op_type, "Tanh") == 0) {
+        *kind = FUSED_TANH;
+    } else if (strcmp(a->op_type, "Clip") == 0) {
+        *kind = FUSED_CLIP;
+        if (a->opset < 11) {
+            *alpha = node_attr_float(a, "min", -3.402823466e+38f);
+            *beta = node_attr_float(a, "max", 3.402823466e+38f);
+        } else {
+            *alpha = -3.402823466e+38f;
+            *beta = 3.402823466e+38f;
+            for (int k = 1; k < a->n_in; k++) {
+                int id = a->in[k];
+                if (id < 0)
+                    continue;
+                if (!is_float_const(m, id, 1))
+                    return 0;
+                float v = *(const float *)m->values[id].data;
+                if (k == 1) *alpha = v; else *beta = v;
+            }
+        }
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+unet_status passes_after_resolve(unet_model *m)
+{
+    int *removed = calloc((size_t)m->n_nodes + 1, sizeof *removed);
+    if (!removed)
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+    unet_status s = UNET_OK;
+
+    /* Identity and inference Dropout: consumers read the input directly. */
+    for (int i = 0; i < m->n_nodes; i++) {
+        node_t *n = &m->nodes[i];
+        if (n->domain[0])
+            continue;
+        int is_id = strcmp(n->op_type, "Identity") == 0;
+        int is_drop = strcmp(n->op_type, "Dropout") == 0 && (n->n_out < 2 || n->out[1] < 0);
+        if (!(is_id || is_drop) || n->n_in < 1 || n->in[0] < 0 || n->out[0] < 0)
+            continue;
+        if (m->values[n->out[0]].is_graph_output)
+            continue; /* the output name must survive: the plan aliases it */
+        replace_uses(m, n->out[0], n->in[0]);
+        removed[i] = 1;
+    }
+    compact(m, removed);
+
+    /* BatchNormalization into the Conv before it. */
+    memset(removed, 0, ((size_t)m->n_nodes + 1) * sizeof *removed);
+    for (int i = 0; i < m->n_nodes && s == UNET_OK; i++) {
+        node_t *c = &m->nodes[i];
+        int consumer;
+        if (c->domain[0] || strcmp(c->op_type, "Conv") != 0 || c->out[0] < 0)
+            continue;
+        if (!single_consumer(m, c->out[0], &consumer) || removed[consumer])
+            continue;
+        node_t *b = &m->nodes[consumer];
+        if (strcmp(b->op_type, "BatchNormalization") == 0 && !b->domain[0] && b->in[0] == c->out[0]
+            && node_attr_int(b, "training_mode", 0) == 0)
+            s = fold_batchnorm(m, i, consumer, removed);
+    }
+    compact(m, removed);
+
+    /* Activation after Conv / ConvTranspose as a post-op. */
+    memset(removed, 0, ((size_t)m->n_nodes + 1) * sizeof *removed);
+    for (int i = 0; i < m->n_nodes && s == UNET_OK; i++) {
+        node_t *c = &m->nodes[i];
+        int consumer, kind;
+        float alpha, beta;
+        if (c->domain[0] || (strcmp(c->op_type, "Conv") != 0 && strcmp(c->op_type, "ConvTranspose") != 0))
+            continue;
+        if (c->fused_act || c->out[0] < 0 || !single_consumer(m, c->out[0], &consumer) || removed[consumer])
+            continue;
+        node_t *a = &m->nodes[consumer];
+        if (a->in[0] != c->out[0] || !fusable_activation(m, a, &kind, &alpha, &beta))
+            continue;
+        if (m->values[c->out[0]].dtype && m->values[c->out[0]].dtype != UNET_DTYPE_FLOAT)
+            continue;
+        c->fused_act = kind;
+        c->act_alpha = alpha;
+        c->act_beta = beta;
+        c->out[0] = a->out[0];
+        removed[consumer] = 1;
+    }
+    compact(m, removed);
+    free(removed);
+    return s;
+}
