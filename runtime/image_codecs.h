@@ -1,0 +1,28 @@
+/* Internal interface between the image front end (image.c) and the decoders
+ * (image_png.c, image_jpeg.c). */
+#ifndef UNET_RUNTIME_IMAGE_CODECS_H
+#define UNET_RUNTIME_IMAGE_CODECS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <unet/image.h>
+
+/* Where encoded bytes come from: an open file positioned at its first byte, or
+ * a memory buffer when file is NULL. name is only used in messages. */
+typedef struct unet_image_source {
+    const char *name;
+    FILE *file;
+    const uint8_t *data;
+    size_t size;
+} unet_image_source;
+
+/* Decoders fill out (zeroed on failure) and record messages naming the source. */
+unet_status unet_png_decode(const unet_image_source *src, int palette_index, unet_image *out);
+unet_status unet_jpeg_decode(const unet_image_source *src, unet_image *out);
+
+/* Checks a declared size against unet_image_max_pixels() and gives the byte
+ * count of the 8-bit pixel buffer; call before allocating anything that size. */
+unet_status unet_image_check_size(const char *name, uint64_t width, uint64_t height,
+                                  int channels, size_t *bytes);
+
+#endif
