@@ -1,0 +1,1303 @@
+/* unet-tile: cuts scenes (images + colour masks) into training tiles with
+ * index masks, assigns whole scenes to cross-validation folds balanced by
+ * pixel count, and reports class frequencies per fold.
+ *
+ * Flow: gather pairs (scene folders or a --pairs list) -> check names ->
+ * per pair: read, map mask colours to class ids, cut windows, write tiles ->
+ * folds by scene -> folds.tsv, classes.tsv, stats.tsv, report. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <unet/image.h>
+#include <unet/palette.h>
+#include <unet/tiling.h>
+#include <unet/unet.h>
+
+#define PROG "unet-tile"
+#define MAX_SCAN_DEPTH 4
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int quiet;
+
+static void err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, PROG ": error: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void warn(const char *fmt, ...)
+{
+    if (quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, PROG ": warning: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void die_nomem(void)
+{
+    err("out of memory");
+    exit(1);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) die_nomem();
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p) die_nomem();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d) die_nomem();
+    return d;
+}
+
+static char *xasprintf(const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) die_nomem();
+    char *s = xmalloc((size_t)n + 1);
+    vsnprintf(s, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return s;
+}
+
+/* A growable string for TSV and JSON text. */
+typedef struct strbuf {
+    char *s;
+    size_t len, cap;
+} strbuf;
+
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) die_nomem();
+    if (b->len + (size_t)n + 1 > b->cap) {
+        b->cap = (b->len + (size_t)n + 1) * 2;
+        b->s = xrealloc(b->s, b->cap);
+    }
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    b->len += (size_t)n;
+}
+
+static void sb_json_string(strbuf *b, const char *s)
+{
+    sb_printf(b, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') sb_printf(b, "\\%c", c);
+        else if (c < 0x20) sb_printf(b, "\\u%04x", c);
+        else sb_printf(b, "%c", c);
+    }
+    sb_printf(b, "\"");
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0755) == 0 || (errno == EEXIST && is_dir(path))) return 0;
+    err("cannot create folder %s: %s", path, strerror(errno));
+    return -1;
+}
+
+/* Writes text to path through a temporary file in the same folder. */
+static int write_file_atomic(const char *path, const char *text, size_t len)
+{
+    char *tmp = xasprintf("%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        err("cannot create %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    (void)fchmod(fd, 0644);
+    FILE *f = fdopen(fd, "wb");
+    int ok = f != NULL;
+    if (ok) {
+        ok = fwrite(text, 1, len, f) == len;
+        ok = fflush(f) == 0 && ok;
+        ok = fclose(f) == 0 && ok;
+    } else {
+        close(fd);
+    }
+    if (ok && rename(tmp, path) != 0) ok = 0;
+    if (!ok) {
+        err("cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* File name without folder and last extension. */
+static char *stem_of(const char *path)
+{
+    const char *b = base_name(path);
+    const char *dot = strrchr(b, '.');
+    size_t n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+    char *s = xmalloc(n + 1);
+    memcpy(s, b, n);
+    s[n] = '\0';
+    return s;
+}
+
+static int has_image_extension(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot) return 0;
+    return !strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg");
+}
+
+/* Lowercase letters and digits kept, runs of anything else become one '-'. */
+static char *slug_of(const char *s, int keep_case_and_underscore)
+{
+    size_t n = strlen(s);
+    char *out = xmalloc(n + 8);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalnum(c) && c < 0x80) out[k++] = keep_case_and_underscore ? (char)c : (char)tolower(c);
+        else if (keep_case_and_underscore && (c == '_' || c == '.' || c == '-')) out[k++] = (char)c;
+        else if (k > 0 && out[k - 1] != '-') out[k++] = '-';
+    }
+    while (k > 0 && out[k - 1] == '-') k--;
+    if (k == 0) {
+        strcpy(out, "x");
+        k = 1;
+    }
+    out[k] = '\0';
+    return out;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t hash_string(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* ---- scenes and pairs ------------------------------------------------- */
+
+typedef struct scene {
+    char *name;  /* as given: folder name or SCENE column ("Tile 1") */
+    char *slug;  /* in tile names ("tile-1") */
+    char *dir;   /* folder it was found in, NULL for --pairs scenes */
+    int is_test;
+    int fold;    /* 0..K-1, -1 for test scenes or scenes without tiles */
+    int n_pairs, n_done;
+    size_t tiles;
+    uint64_t px[256]; /* tile pixels per label (255 = ignore, padding included) */
+} scene;
+
+typedef struct pair {
+    char *image, *mask, *stem, *stem_slug;
+    int scene;
+    int failed;
+} pair;
+
+typedef struct tile_ref {
+    char *name;
+    int scene;
+} tile_ref;
+
+typedef struct job {
+    scene *scenes;
+    int n_scenes;
+    pair *pairs;
+    size_t n_pairs;
+    tile_ref *tiles;
+    size_t n_tiles, cap_tiles;
+    size_t skipped_empty;
+    int input_failures; /* inputs that could not even be listed */
+} job;
+
+static int add_scene(job *j, const char *name, const char *dir)
+{
+    for (int i = 0; i < j->n_scenes; i++)
+        if (!strcmp(j->scenes[i].name, name)) {
+            if (dir && j->scenes[i].dir && strcmp(dir, j->scenes[i].dir)) return -1 - i;
+            return i;
+        }
+    j->scenes = xrealloc(j->scenes, (size_t)(j->n_scenes + 1) * sizeof *j->scenes);
+    scene *s = &j->scenes[j->n_scenes];
+    memset(s, 0, sizeof *s);
+    s->name = xstrdup(name);
+    s->dir = dir ? xstrdup(dir) : NULL;
+    s->fold = -1;
+    return j->n_scenes++;
+}
+
+static void add_pair(job *j, const char *image, const char *mask, int scene_index)
+{
+    j->pairs = xrealloc(j->pairs, (j->n_pairs + 1) * sizeof *j->pairs);
+    pair *p = &j->pairs[j->n_pairs++];
+    p->image = xstrdup(image);
+    p->mask = xstrdup(mask);
+    p->stem = stem_of(image);
+    p->stem_slug = slug_of(p->stem, 1);
+    p->scene = scene_index;
+    p->failed = 0;
+    j->scenes[scene_index].n_pairs++;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorted names of the entries of a folder (hidden ones skipped). */
+static char **list_dir(const char *path, size_t *count)
+{
+    DIR *d = opendir(path);
+    *count = 0;
+    if (!d) return NULL;
+    char **names = NULL;
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 32;
+            names = xrealloc(names, cap * sizeof *names);
+        }
+        names[(*count)++] = xstrdup(e->d_name);
+    }
+    closedir(d);
+    if (*count) qsort(names, *count, sizeof *names, cmp_str);
+    return names;
+}
+
+static void free_list(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+static int is_scene_dir(const char *path)
+{
+    char *img = xasprintf("%s/images", path), *msk = xasprintf("%s/masks", path);
+    int yes = is_dir(img) && is_dir(msk);
+    free(img);
+    free(msk);
+    return yes;
+}
+
+/* Pairs the images of one scene folder with its masks by file stem. */
+static void gather_scene(job *j, const char *dir)
+{
+    char *real = realpath(dir, NULL);
+    const char *key = real ? real : dir;
+    char *trimmed = xstrdup(dir);
+    size_t tl = strlen(trimmed);
+    while (tl > 1 && trimmed[tl - 1] == '/') trimmed[--tl] = '\0';
+    const char *name = base_name(key);
+    int si = add_scene(j, name, key);
+    if (si < 0) {
+        err("%s: another scene folder is also named '%s' (%s); rename one or use --pairs", dir, name,
+            j->scenes[-1 - si].dir);
+        j->input_failures++;
+        free(real);
+        free(trimmed);
+        return;
+    }
+    if (j->scenes[si].n_pairs > 0) { /* the same folder given twice */
+        free(real);
+        free(trimmed);
+        return;
+    }
+    char *img_dir = xasprintf("%s/images", trimmed), *msk_dir = xasprintf("%s/masks", trimmed);
+    size_t n_img, n_msk;
+    char **imgs = list_dir(img_dir, &n_img), **msks = list_dir(msk_dir, &n_msk);
+    char **mask_stems = xmalloc((n_msk + 1) * sizeof *mask_stems);
+    int *mask_used = calloc(n_msk + 1, sizeof *mask_used);
+    if (!mask_used) die_nomem();
+    size_t skipped = 0;
+    for (size_t m = 0; m < n_msk; m++) mask_stems[m] = stem_of(msks[m]);
+    for (size_t i = 0; i < n_img; i++) {
+        if (!has_image_extension(imgs[i])) {
+            skipped++;
+            continue;
+        }
+        char *stem = stem_of(imgs[i]);
+        size_t found = n_msk;
+        int n_found = 0;
+        for (size_t m = 0; m < n_msk; m++)
+            if (has_image_extension(msks[m]) && !strcmp(mask_stems[m], stem)) {
+                if (!n_found) found = m;
+                n_found++;
+                mask_used[m] = 1;
+            }
+        char *img_path = xasprintf("%s/%s", img_dir, imgs[i]);
+        if (n_found == 0) {
+            err("%s: no mask with stem '%s' in %s", img_path, stem, msk_dir);
+            j->input_failures++;
+        } else if (n_found > 1) {
+            err("%s: %d masks with stem '%s' in %s; keep one", img_path, n_found, stem, msk_dir);
+            j->input_failures++;
+        } else {
+            char *mask_path = xasprintf("%s/%s", msk_dir, msks[found]);
+            add_pair(j, img_path, mask_path, si);
+            free(mask_path);
+        }
+        free(img_path);
+        free(stem);
+    }
+    for (size_t m = 0; m < n_msk; m++) {
+        if (!mask_used[m] && has_image_extension(msks[m]))
+            warn("%s/%s: no image with this stem in %s; mask not used", msk_dir, msks[m], img_dir);
+        if (!has_image_extension(msks[m])) skipped++;
+        free(mask_stems[m]);
+    }
+    if (skipped) warn("%s: skipped %zu file(s) that are not .png/.jpg/.jpeg", trimmed, skipped);
+    if (n_img == 0) warn("%s: no images", img_dir);
+    free(mask_stems);
+    free(mask_used);
+    free_list(imgs, n_img);
+    free_list(msks, n_msk);
+    free(img_dir);
+    free(msk_dir);
+    free(real);
+    free(trimmed);
+}
+
+/* Scene folders at or below path, depth-first in name order. */
+/* A tiles folder (an earlier output) also holds images/ and masks/; found
+ * while scanning, it is not a scene. */
+static int is_tiles_dir(const char *path)
+{
+    char *folds = xasprintf("%s/folds.tsv", path);
+    int yes = is_file(folds);
+    free(folds);
+    return yes;
+}
+
+static int find_scenes(job *j, const char *path, int depth)
+{
+    if (is_scene_dir(path)) {
+        if (depth > 0 && is_tiles_dir(path)) {
+            warn("%s: holds folds.tsv, so it looks like a tiles folder; not taken as a scene", path);
+            return 0;
+        }
+        gather_scene(j, path);
+        return 1;
+    }
+    if (depth >= MAX_SCAN_DEPTH) return 0;
+    size_t n;
+    char **names = list_dir(path, &n);
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *sub = xasprintf("%s/%s", path, names[i]);
+        if (is_dir(sub)) found += find_scenes(j, sub, depth + 1);
+        free(sub);
+    }
+    free_list(names, n);
+    return found;
+}
+
+/* --pairs FILE: IMAGE<TAB>MASK<TAB>SCENE, paths relative to FILE's folder.
+ * Returns -1 on a malformed file (bad usage). */
+static int read_pairs_file(job *j, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        err("--pairs %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash[1] = '\0';
+    else dir[0] = '\0';
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int line_no = 0, status = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        line_no++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (len == 0 || line[0] == '#') continue;
+        char *fields[3];
+        int n = 0;
+        char *p = line;
+        for (;;) {
+            char *tab = strchr(p, '\t');
+            if (n < 3) fields[n] = p;
+            n++;
+            if (!tab) break;
+            *tab = '\0';
+            p = tab + 1;
+        }
+        if (n != 3 || !fields[0][0] || !fields[1][0] || !fields[2][0]) {
+            err("%s line %d: expected IMAGE<TAB>MASK<TAB>SCENE (3 non-empty fields), found %d field(s)", path,
+                line_no, n);
+            status = -1;
+            break;
+        }
+        char *img = fields[0][0] == '/' ? xstrdup(fields[0]) : xasprintf("%s%s", dir, fields[0]);
+        char *msk = fields[1][0] == '/' ? xstrdup(fields[1]) : xasprintf("%s%s", dir, fields[1]);
+        add_pair(j, img, msk, add_scene(j, fields[2], NULL));
+        free(img);
+        free(msk);
+    }
+    if (ferror(f)) {
+        err("%s: read error", path);
+        status = -1;
+    }
+    free(line);
+    free(dir);
+    fclose(f);
+    return status;
+}
+
+static int cmp_pair(const void *a, const void *b, const job *j)
+{
+    const pair *p = a, *q = b;
+    if (p->scene != q->scene) return strcmp(j->scenes[p->scene].name, j->scenes[q->scene].name);
+    return strcmp(p->stem, q->stem);
+}
+
+static const job *sort_job;
+static int cmp_pair_qsort(const void *a, const void *b) { return cmp_pair(a, b, sort_job); }
+
+/* Unique scene slugs, pairs in (scene, stem) order, and unique tile names. */
+static void finish_gathering(job *j)
+{
+    for (int i = 0; i < j->n_scenes; i++) {
+        char *base = slug_of(j->scenes[i].name, 0);
+        char *slug = xstrdup(base);
+        for (int k = 2;; k++) {
+            int clash = 0;
+            for (int o = 0; o < i; o++)
+                if (!strcmp(j->scenes[o].slug, slug)) clash = 1;
+            if (!clash) break;
+            free(slug);
+            slug = xasprintf("%s-%d", base, k);
+        }
+        free(base);
+        j->scenes[i].slug = slug;
+    }
+    sort_job = j;
+    if (j->n_pairs) qsort(j->pairs, j->n_pairs, sizeof *j->pairs, cmp_pair_qsort);
+    for (size_t i = 1; i < j->n_pairs; i++) {
+        pair *p = &j->pairs[i], *q = &j->pairs[i - 1];
+        if (p->scene == q->scene && !strcmp(p->stem_slug, q->stem_slug)) {
+            err("%s: same tile name stem '%s' as %s in scene '%s'; skipped", p->image, p->stem_slug, q->image,
+                j->scenes[p->scene].name);
+            p->failed = 1;
+        }
+    }
+}
+
+/* ---- tiling one pair -------------------------------------------------- */
+
+typedef struct settings {
+    const char *out;
+    int tile, overlap;
+    unet_tiling_mode mode;
+    unet_unknown_color_policy unknown;
+    unet_palette palette;
+    uint8_t png_palette[256 * 3];
+} settings;
+
+static void add_tile(job *j, const char *name, int scene_index)
+{
+    if (j->n_tiles == j->cap_tiles) {
+        j->cap_tiles = j->cap_tiles ? j->cap_tiles * 2 : 256;
+        j->tiles = xrealloc(j->tiles, j->cap_tiles * sizeof *j->tiles);
+    }
+    j->tiles[j->n_tiles].name = xstrdup(name);
+    j->tiles[j->n_tiles].scene = scene_index;
+    j->n_tiles++;
+}
+
+/* Returns 0 when the pair was tiled, -1 (message printed) when it failed. */
+static int tile_pair(job *j, pair *p, const settings *st)
+{
+    scene *sc = &j->scenes[p->scene];
+    unet_image img = {0}, msk = {0};
+    uint8_t *ids = NULL, *tile_rgb = NULL, *tile_ids = NULL;
+    unet_window *win = NULL;
+    size_t n_win = 0;
+    char *src_text = NULL;
+    int rc = -1;
+
+    if (unet_image_read(p->image, UNET_IMAGE_FORCE_RGB, &img) != UNET_OK ||
+        unet_image_read(p->mask, UNET_IMAGE_FORCE_RGB, &msk) != UNET_OK) {
+        err("%s", unet_last_error());
+        goto done;
+    }
+    if (img.width != msk.width || img.height != msk.height) {
+        err("%s is %dx%d but its mask %s is %dx%d; skipped", p->image, img.width, img.height, p->mask, msk.width,
+            msk.height);
+        goto done;
+    }
+    ids = xmalloc((size_t)msk.width * (size_t)msk.height);
+    unet_unknown_colors unk;
+    if (unet_palette_map_rgb(&st->palette, &msk, p->mask, st->unknown, ids, &unk) != UNET_OK) {
+        err("%s (use --unknown-colors ignore to map unknown colours to the ignore label)", unet_last_error());
+        goto done;
+    }
+    if (unk.count) {
+        char hex[8];
+        unet_format_hex_color(unk.first_rgb, hex);
+        warn("%s: %" PRIu64 " pixel(s) of colours outside the palette set to ignore (first %s at x=%d, y=%d)",
+             p->mask, unk.count, hex, unk.first_x, unk.first_y);
+    }
+    if (unet_tiling_plan(img.width, img.height, st->tile, st->tile - st->overlap, st->mode, &win, &n_win) !=
+        UNET_OK) {
+        err("%s: %s", p->image, unet_last_error());
+        goto done;
+    }
+    if (n_win == 0)
+        warn("%s: %dx%d is smaller than one %dx%d tile; no tiles with --drop-partial", p->image, img.width,
+             img.height, st->tile, st->tile);
+
+    size_t T = (size_t)st->tile;
+    tile_rgb = xmalloc(T * T * 3);
+    tile_ids = xmalloc(T * T);
+    for (size_t k = 0; k < n_win; k++) {
+        const unet_window *w = &win[k];
+        uint64_t hist[256] = {0};
+        /* Padding: black picture, ignore label. */
+        memset(tile_rgb, 0, T * T * 3);
+        memset(tile_ids, UNET_IGNORE_LABEL, T * T);
+        for (int y = 0; y < w->height; y++) {
+            size_t src = (size_t)(w->y + y) * (size_t)img.width + (size_t)w->x;
+            memcpy(tile_rgb + (size_t)y * T * 3, img.pixels + src * 3, (size_t)w->width * 3);
+            memcpy(tile_ids + (size_t)y * T, ids + src, (size_t)w->width);
+        }
+        for (size_t i = 0; i < T * T; i++) hist[tile_ids[i]]++;
+        if (hist[UNET_IGNORE_LABEL] == T * T) { /* nothing to learn from */
+            j->skipped_empty++;
+            continue;
+        }
+        char *name = xasprintf("%s__%s__y%04d_x%04d", sc->slug, p->stem_slug, w->y, w->x);
+        char *ipath = xasprintf("%s/images/%s.png", st->out, name);
+        char *mpath = xasprintf("%s/masks/%s.png", st->out, name);
+        free(src_text);
+        src_text = xasprintf("%s x=%d y=%d", p->image, w->x, w->y);
+        unet_png_text text = {"unet:source", src_text};
+        unet_image timg = {st->tile, st->tile, 3, tile_rgb};
+        int ok = unet_png_write(ipath, &timg, &text, 1) == UNET_OK &&
+                 unet_png_write_indexed(mpath, st->tile, st->tile, tile_ids, st->png_palette, 256, &text, 1) ==
+                     UNET_OK;
+        if (!ok) err("%s", unet_last_error());
+        free(ipath);
+        free(mpath);
+        if (!ok) {
+            free(name);
+            goto done;
+        }
+        add_tile(j, name, p->scene);
+        free(name);
+        sc->tiles++;
+        for (int c = 0; c < 256; c++) sc->px[c] += hist[c];
+    }
+    rc = 0;
+done:
+    free(src_text);
+    free(win);
+    free(ids);
+    free(tile_rgb);
+    free(tile_ids);
+    unet_image_free(&img);
+    unet_image_free(&msk);
+    return rc;
+}
+
+/* ---- folds ------------------------------------------------------------ */
+
+static uint64_t labelled_pixels(const scene *s)
+{
+    uint64_t n = 0;
+    for (int c = 0; c < UNET_IGNORE_LABEL; c++) n += s->px[c];
+    return n;
+}
+
+static const scene *fold_scenes;
+static const uint64_t *fold_keys;
+static int cmp_scene_weight(const void *a, const void *b)
+{
+    int i = *(const int *)a, k = *(const int *)b;
+    uint64_t wi = labelled_pixels(&fold_scenes[i]), wk = labelled_pixels(&fold_scenes[k]);
+    if (wi != wk) return wi > wk ? -1 : 1;
+    if (fold_keys[i] != fold_keys[k]) return fold_keys[i] < fold_keys[k] ? -1 : 1;
+    return strcmp(fold_scenes[i].name, fold_scenes[k].name);
+}
+
+/* Greedy: heaviest scene first, each to the currently lightest fold. The
+ * seed orders scenes of equal weight and which of equally light folds wins
+ * (so it permutes fold labels). Returns the number of folds used. */
+static int assign_folds(job *j, int k_folds, int warn_fewer, uint64_t seed)
+{
+    int *order = xmalloc((size_t)j->n_scenes * sizeof *order);
+    uint64_t *keys = xmalloc((size_t)j->n_scenes * sizeof *keys);
+    int n = 0;
+    for (int i = 0; i < j->n_scenes; i++) {
+        j->scenes[i].fold = -1;
+        keys[i] = splitmix64(seed ^ hash_string(j->scenes[i].name));
+        if (!j->scenes[i].is_test && j->scenes[i].tiles > 0) order[n++] = i;
+    }
+    if (k_folds > n) {
+        if (n > 0 && warn_fewer) warn("--folds %d but only %d scene(s) to split; using %d fold(s)", k_folds, n, n);
+        k_folds = n;
+    }
+    fold_scenes = j->scenes;
+    fold_keys = keys;
+    if (n) qsort(order, (size_t)n, sizeof *order, cmp_scene_weight);
+    uint64_t *load = calloc((size_t)(k_folds + 1), sizeof *load);
+    int *rank = xmalloc((size_t)(k_folds + 1) * sizeof *rank);
+    if (!load) die_nomem();
+    /* Seeded tie order among folds: a Fisher-Yates permutation of 0..K-1. */
+    for (int f = 0; f < k_folds; f++) rank[f] = f;
+    uint64_t r = seed;
+    for (int f = k_folds - 1; f > 0; f--) {
+        r = splitmix64(r);
+        int g = (int)(r % (uint64_t)(f + 1));
+        int t = rank[f];
+        rank[f] = rank[g];
+        rank[g] = t;
+    }
+    for (int i = 0; i < n; i++) {
+        int best = -1;
+        for (int f = 0; f < k_folds; f++)
+            if (best < 0 || load[f] < load[best] || (load[f] == load[best] && rank[f] < rank[best])) best = f;
+        j->scenes[order[i]].fold = best;
+        load[best] += labelled_pixels(&j->scenes[order[i]]);
+    }
+    free(order);
+    free(keys);
+    free(load);
+    free(rank);
+    return k_folds;
+}
+
+/* ---- outputs ---------------------------------------------------------- */
+
+typedef struct split {
+    char label[16];
+    int scenes;
+    size_t tiles;
+    uint64_t px[256];
+} split;
+
+static void fold_label(const scene *s, char *buf, size_t n)
+{
+    if (s->is_test) snprintf(buf, n, "test");
+    else snprintf(buf, n, "%d", s->fold);
+}
+
+/* Splits: folds 0..K-1, then "test" (when any), then "all". */
+static split *make_splits(const job *j, int k_folds, int *n_splits)
+{
+    int has_test = 0;
+    for (int i = 0; i < j->n_scenes; i++)
+        if (j->scenes[i].is_test && j->scenes[i].tiles) has_test = 1;
+    int n = k_folds + has_test + 1;
+    split *sp = calloc((size_t)n, sizeof *sp);
+    if (!sp) die_nomem();
+    for (int f = 0; f < k_folds; f++) snprintf(sp[f].label, sizeof sp[f].label, "%d", f);
+    if (has_test) snprintf(sp[k_folds].label, sizeof sp[k_folds].label, "test");
+    snprintf(sp[n - 1].label, sizeof sp[n - 1].label, "all");
+    for (int i = 0; i < j->n_scenes; i++) {
+        const scene *s = &j->scenes[i];
+        if (!s->tiles) continue;
+        int idx = s->is_test ? k_folds : s->fold;
+        for (int t = 0; t < 2; t++) {
+            split *d = &sp[t == 0 ? idx : n - 1];
+            d->scenes++;
+            d->tiles += s->tiles;
+            for (int c = 0; c < 256; c++) d->px[c] += s->px[c];
+        }
+    }
+    *n_splits = n;
+    return sp;
+}
+
+static uint64_t split_labelled(const split *s, int n_classes)
+{
+    uint64_t n = 0;
+    for (int c = 0; c < n_classes; c++) n += s->px[c];
+    return n;
+}
+
+static int write_folds(const job *j, const char *out)
+{
+    strbuf b = {0};
+    for (size_t t = 0; t < j->n_tiles; t++) {
+        const scene *s = &j->scenes[j->tiles[t].scene];
+        char fold[16];
+        fold_label(s, fold, sizeof fold);
+        sb_printf(&b, "%s\t%s\t%s\n", j->tiles[t].name, s->name, fold);
+    }
+    char *path = xasprintf("%s/folds.tsv", out);
+    int rc = write_file_atomic(path, b.s ? b.s : "", b.len);
+    free(path);
+    free(b.s);
+    return rc;
+}
+
+/* stats.tsv: one row per split; class columns hold pixel counts. */
+static int write_stats(const split *sp, int n_splits, const unet_palette *pal, const char *out)
+{
+    strbuf b = {0};
+    sb_printf(&b, "SPLIT\tSCENES\tTILES\tLABELLED\tIGNORED");
+    for (int c = 0; c < pal->n_classes; c++) sb_printf(&b, "\t%s", pal->classes[c].name);
+    sb_printf(&b, "\n");
+    for (int i = 0; i < n_splits; i++) {
+        const split *s = &sp[i];
+        uint64_t other = 0; /* labels past the palette cannot occur; counted to be sure */
+        for (int c = pal->n_classes; c < UNET_IGNORE_LABEL; c++) other += s->px[c];
+        sb_printf(&b, "%s\t%d\t%zu\t%" PRIu64 "\t%" PRIu64, s->label, s->scenes, s->tiles,
+                  split_labelled(s, pal->n_classes), s->px[UNET_IGNORE_LABEL] + other);
+        for (int c = 0; c < pal->n_classes; c++) sb_printf(&b, "\t%" PRIu64, s->px[c]);
+        sb_printf(&b, "\n");
+    }
+    char *path = xasprintf("%s/stats.tsv", out);
+    int rc = write_file_atomic(path, b.s, b.len);
+    free(path);
+    free(b.s);
+    return rc;
+}
+
+static void print_stats(const split *sp, int n_splits, const unet_palette *pal)
+{
+    fprintf(stderr, "%-6s %6s %7s %6s", "split", "scenes", "tiles", "ignore");
+    for (int c = 0; c < pal->n_classes; c++) fprintf(stderr, " %10.10s", pal->classes[c].name);
+    fprintf(stderr, "\n");
+    for (int i = 0; i < n_splits; i++) {
+        const split *s = &sp[i];
+        uint64_t lab = split_labelled(s, pal->n_classes), all = lab + s->px[UNET_IGNORE_LABEL];
+        fprintf(stderr, "%-6s %6d %7zu %5.1f%%", s->label, s->scenes, s->tiles,
+                all ? 100.0 * (double)s->px[UNET_IGNORE_LABEL] / (double)all : 0.0);
+        for (int c = 0; c < pal->n_classes; c++)
+            fprintf(stderr, " %9.2f%%", lab ? 100.0 * (double)s->px[c] / (double)lab : 0.0);
+        fprintf(stderr, "\n");
+    }
+    fprintf(stderr, "(class %% of labelled pixels; ignore %% of all tile pixels, padding included)\n");
+}
+
+static char *make_json(const job *j, const settings *st, const split *sp, int n_splits, int k_folds,
+                       uint64_t seed, size_t n_failed, double seconds)
+{
+    const char *edges = st->mode == UNET_TILING_PAD ? "pad" : st->mode == UNET_TILING_DROP_PARTIAL ? "drop-partial"
+                                                                                                  : "align";
+    strbuf b = {0};
+    sb_printf(&b, "{\"program\":\"unet-tile\",\"version\":\"%s\",\"out\":", UNET_VERSION_STRING);
+    sb_json_string(&b, st->out);
+    sb_printf(&b, ",\"tile\":%d,\"overlap\":%d,\"edges\":\"%s\",\"folds\":%d,\"seed\":%" PRIu64
+                  ",\"pairs\":%zu,\"failed\":%zu,\"tiles\":%zu,\"skipped_empty_tiles\":%zu,\"classes\":[",
+              st->tile, st->overlap, edges, k_folds, seed, j->n_pairs, n_failed, j->n_tiles, j->skipped_empty);
+    for (int c = 0; c < st->palette.n_classes; c++) {
+        if (c) sb_printf(&b, ",");
+        sb_json_string(&b, st->palette.classes[c].name);
+    }
+    sb_printf(&b, "],\"scenes\":[");
+    for (int i = 0; i < j->n_scenes; i++) {
+        const scene *s = &j->scenes[i];
+        char fold[16];
+        fold_label(s, fold, sizeof fold);
+        sb_printf(&b, "%s{\"name\":", i ? "," : "");
+        sb_json_string(&b, s->name);
+        sb_printf(&b, ",\"slug\":");
+        sb_json_string(&b, s->slug);
+        if (s->tiles || s->is_test) sb_printf(&b, ",\"fold\":\"%s\"", fold);
+        else sb_printf(&b, ",\"fold\":null");
+        sb_printf(&b, ",\"pairs\":%d,\"pairs_done\":%d,\"tiles\":%zu,\"labelled_pixels\":%" PRIu64 "}", s->n_pairs,
+                  s->n_done, s->tiles, labelled_pixels(s));
+    }
+    sb_printf(&b, "],\"splits\":[");
+    for (int i = 0; i < n_splits; i++) {
+        const split *s = &sp[i];
+        uint64_t lab = split_labelled(s, st->palette.n_classes);
+        sb_printf(&b, "%s{\"split\":\"%s\",\"scenes\":%d,\"tiles\":%zu,\"labelled_pixels\":%" PRIu64
+                      ",\"ignored_pixels\":%" PRIu64 ",\"class_pixels\":[",
+                  i ? "," : "", s->label, s->scenes, s->tiles, lab, s->px[UNET_IGNORE_LABEL]);
+        for (int c = 0; c < st->palette.n_classes; c++) sb_printf(&b, "%s%" PRIu64, c ? "," : "", s->px[c]);
+        sb_printf(&b, "],\"class_fractions\":[");
+        for (int c = 0; c < st->palette.n_classes; c++)
+            sb_printf(&b, "%s%.6f", c ? "," : "", lab ? (double)s->px[c] / (double)lab : 0.0);
+        sb_printf(&b, "]}");
+    }
+    sb_printf(&b, "],\"seconds\":%.3f}\n", seconds);
+    return b.s;
+}
+
+/* Refuses a non-empty tiles folder unless --force; with --force removes the
+ * outputs of an earlier run (only *.png in images/ and masks/ and the TSVs). */
+static int prepare_out(const char *out, int force)
+{
+    static const char *const tsv[] = {"folds.tsv", "classes.tsv", "stats.tsv"};
+    char *dirs[2] = {xasprintf("%s/images", out), xasprintf("%s/masks", out)};
+    int rc = 0, busy = 0;
+    for (int d = 0; d < 2; d++) {
+        size_t n;
+        char **names = list_dir(dirs[d], &n);
+        for (size_t i = 0; i < n; i++) {
+            busy = 1;
+            if (force && has_image_extension(names[i])) {
+                char *p = xasprintf("%s/%s", dirs[d], names[i]);
+                if (unlink(p) != 0) {
+                    err("cannot remove %s: %s", p, strerror(errno));
+                    rc = -1;
+                }
+                free(p);
+            }
+        }
+        free_list(names, n);
+    }
+    for (int t = 0; t < 3; t++) {
+        char *p = xasprintf("%s/%s", out, tsv[t]);
+        if (is_file(p)) {
+            busy = 1;
+            if (force && unlink(p) != 0) {
+                err("cannot remove %s: %s", p, strerror(errno));
+                rc = -1;
+            }
+        }
+        free(p);
+    }
+    if (busy && !force) {
+        err("%s already holds tiles; use --force to replace them", out);
+        rc = -2;
+    }
+    if (!rc && (make_dir(out) || make_dir(dirs[0]) || make_dir(dirs[1]))) rc = -1;
+    free(dirs[0]);
+    free(dirs[1]);
+    return rc;
+}
+
+/* ---- command line ----------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: unet-tile SCENES... -o TILES [options]\n"
+        "       unet-tile --pairs FILE -o TILES [options]\n"
+        "\n"
+        "Cuts scenes into square training tiles with index masks and assigns whole\n"
+        "scenes to cross-validation folds.\n"
+        "\n"
+        "A scene is a folder holding images/ and masks/; a mask pairs with the image\n"
+        "of the same file stem (images/a.jpg <-> masks/a.png). SCENES may be scene\n"
+        "folders or folders with scene folders below them (such as the data set\n"
+        "root). Colour masks (RGB or palette PNG) are mapped to class ids by colour.\n"
+        "\n"
+        "Options:\n"
+        "  -o, --out TILES        output folder (required)\n"
+        "  --tile N               tile size in pixels (default 256)\n"
+        "  --overlap N            overlap between neighbouring tiles, 0..N-1\n"
+        "                         (default 0; stride = tile - overlap)\n"
+        "  --drop-partial         drop windows that reach past the image edge\n"
+        "  --align-edges          move the last window of a row/column back to end at\n"
+        "                         the image edge (no padding, more overlap there)\n"
+        "                         Default: windows stay on the stride grid and the\n"
+        "                         ragged edge is padded: picture with black (0),\n"
+        "                         mask with the ignore label 255.\n"
+        "  --palette FILE         classes.tsv (ID<TAB>NAME<TAB>#RRGGBB); default: the\n"
+        "                         Dubai aerial palette (Building, Land, Road,\n"
+        "                         Vegetation, Water, Unlabeled)\n"
+        "  --ignore-colors LIST   comma-separated #RRGGBB mask colours that mean \"not\n"
+        "                         annotated\" -> label 255, or \"none\" (default #000000)\n"
+        "  --unknown-colors error|ignore\n"
+        "                         a mask colour outside the palette fails that pair\n"
+        "                         (default) or becomes label 255 with a warning\n"
+        "  --folds K              number of folds (default min(5, scenes)); whole\n"
+        "                         scenes go to folds balanced by labelled tile pixels,\n"
+        "                         greedily (heaviest scene to the lightest fold)\n"
+        "  --seed S               breaks ties in the fold assignment (default 0)\n"
+        "  --test-scenes LIST     comma-separated scene names held out as fold \"test\"\n"
+        "  --pairs FILE           IMAGE<TAB>MASK<TAB>SCENE lines (paths relative to\n"
+        "                         FILE's folder); may be combined with SCENES\n"
+        "  --json                 print a JSON summary to stdout\n"
+        "  --json-file PATH       write the JSON summary to PATH\n"
+        "  --force                replace tiles from an earlier run in TILES\n"
+        "  --quiet                only errors on stderr\n"
+        "  --help, --version\n"
+        "\n"
+        "Output:\n"
+        "  TILES/images/NAME.png  RGB tile\n"
+        "  TILES/masks/NAME.png   8-bit palette PNG, value = class id, 255 = ignore\n"
+        "                         (shown black)\n"
+        "  TILES/folds.tsv        NAME<TAB>SCENE<TAB>FOLD (FOLD = 0..K-1 or test)\n"
+        "  TILES/classes.tsv      the palette\n"
+        "  TILES/stats.tsv        per split (fold, test, all): scenes, tiles, labelled\n"
+        "                         and ignored pixels, pixels per class\n"
+        "NAME = SCENE-SLUG__IMAGE-STEM__yYYYY_xXXXX (window origin), for example\n"
+        "tile-1__image_part_001__y0000_x0256. Tiles without any labelled pixel are\n"
+        "not written.\n"
+        "\n"
+        "Exit status: 0 all done, 1 some inputs failed (the rest was tiled),\n"
+        "2 bad usage.\n");
+}
+
+static int parse_int(const char *opt, const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        err("%s wants an integer in %ld..%ld, got '%s'", opt, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int match_scene_name(const scene *s, const char *want)
+{
+    if (!strcasecmp(s->name, want)) return 1;
+    return !strcasecmp(s->slug, want);
+}
+
+/* Marks test scenes from "A,B,..."; -1 when a name matches no scene. */
+static int mark_test_scenes(job *j, const char *list)
+{
+    char *copy = xstrdup(list);
+    int rc = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        size_t n = strlen(tok);
+        while (n > 0 && tok[n - 1] == ' ') tok[--n] = '\0';
+        if (!n) continue;
+        int found = 0;
+        for (int i = 0; i < j->n_scenes; i++)
+            if (match_scene_name(&j->scenes[i], tok)) {
+                j->scenes[i].is_test = 1;
+                found = 1;
+            }
+        if (!found) {
+            strbuf names = {0};
+            for (int i = 0; i < j->n_scenes; i++) sb_printf(&names, "%s'%s'", i ? ", " : "", j->scenes[i].name);
+            err("--test-scenes: no scene named '%s' (scenes: %s)", tok, names.s ? names.s : "none");
+            free(names.s);
+            rc = -1;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+static int parse_ignore_colors(unet_palette *pal, const char *list)
+{
+    unet_palette_clear_ignore(pal);
+    if (!strcasecmp(list, "none")) return 0;
+    char *copy = xstrdup(list);
+    int rc = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        size_t n = strlen(tok);
+        while (n > 0 && tok[n - 1] == ' ') tok[--n] = '\0';
+        uint8_t rgb[3];
+        if (unet_parse_hex_color(tok, n, rgb) != UNET_OK) {
+            err("--ignore-colors: '%s' is not #RRGGBB", tok);
+            rc = -1;
+        } else if (unet_palette_add_ignore(pal, rgb) != UNET_OK) {
+            err("--ignore-colors: %s", unet_last_error());
+            rc = -1;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+static void free_job(job *j)
+{
+    for (size_t i = 0; i < j->n_pairs; i++) {
+        free(j->pairs[i].image);
+        free(j->pairs[i].mask);
+        free(j->pairs[i].stem);
+        free(j->pairs[i].stem_slug);
+    }
+    free(j->pairs);
+    for (size_t i = 0; i < j->n_tiles; i++) free(j->tiles[i].name);
+    free(j->tiles);
+    for (int i = 0; i < j->n_scenes; i++) {
+        free(j->scenes[i].name);
+        free(j->scenes[i].slug);
+        free(j->scenes[i].dir);
+    }
+    free(j->scenes);
+    memset(j, 0, sizeof *j);
+}
+
+int main(int argc, char **argv)
+{
+    settings st;
+    memset(&st, 0, sizeof st);
+    st.tile = 256;
+    st.mode = UNET_TILING_PAD;
+    st.unknown = UNET_UNKNOWN_COLOR_ERROR;
+    const char *palette_path = NULL, *ignore_colors = "#000000", *test_scenes = NULL, *pairs_path = NULL;
+    const char *json_file = NULL;
+    int k_folds = 0, force = 0, json = 0, drop_partial = 0, align_edges = 0;
+    uint64_t seed = 0;
+
+    enum { O_TILE = 256, O_OVERLAP, O_PALETTE, O_DROP, O_ALIGN, O_UNKNOWN, O_IGNORE, O_FOLDS, O_SEED, O_TEST,
+           O_PAIRS, O_QUIET, O_FORCE, O_JSON, O_JSON_FILE, O_VERSION };
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"tile", required_argument, NULL, O_TILE},
+        {"overlap", required_argument, NULL, O_OVERLAP},
+        {"palette", required_argument, NULL, O_PALETTE},
+        {"drop-partial", no_argument, NULL, O_DROP},
+        {"align-edges", no_argument, NULL, O_ALIGN},
+        {"unknown-colors", required_argument, NULL, O_UNKNOWN},
+        {"ignore-colors", required_argument, NULL, O_IGNORE},
+        {"folds", required_argument, NULL, O_FOLDS},
+        {"seed", required_argument, NULL, O_SEED},
+        {"test-scenes", required_argument, NULL, O_TEST},
+        {"pairs", required_argument, NULL, O_PAIRS},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"force", no_argument, NULL, O_FORCE},
+        {"json", no_argument, NULL, O_JSON},
+        {"json-file", required_argument, NULL, O_JSON_FILE},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, O_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    int folds_given = 0;
+    while ((c = getopt_long(argc, argv, "o:hq", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': st.out = optarg; break;
+        case O_TILE:
+            if (parse_int("--tile", optarg, 1, 4096, &st.tile)) return 2;
+            break;
+        case O_OVERLAP:
+            if (parse_int("--overlap", optarg, 0, 4095, &st.overlap)) return 2;
+            break;
+        case O_PALETTE: palette_path = optarg; break;
+        case O_DROP: drop_partial = 1; break;
+        case O_ALIGN: align_edges = 1; break;
+        case O_UNKNOWN:
+            if (!strcmp(optarg, "error")) st.unknown = UNET_UNKNOWN_COLOR_ERROR;
+            else if (!strcmp(optarg, "ignore")) st.unknown = UNET_UNKNOWN_COLOR_IGNORE;
+            else {
+                err("--unknown-colors wants error or ignore, got '%s'", optarg);
+                return 2;
+            }
+            break;
+        case O_IGNORE: ignore_colors = optarg; break;
+        case O_FOLDS:
+            if (parse_int("--folds", optarg, 1, 1000, &k_folds)) return 2;
+            folds_given = 1;
+            break;
+        case O_SEED: {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-') {
+                err("--seed wants a non-negative integer, got '%s'", optarg);
+                return 2;
+            }
+            seed = v;
+            break;
+        }
+        case O_TEST: test_scenes = optarg; break;
+        case O_PAIRS: pairs_path = optarg; break;
+        case 'q':
+        case O_QUIET: quiet = 1; break;
+        case O_FORCE: force = 1; break;
+        case O_JSON: json = 1; break;
+        case O_JSON_FILE: json_file = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case O_VERSION: printf("unet-tile %s\n", UNET_VERSION_STRING); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!st.out) {
+        err("-o TILES is required");
+        usage(stderr);
+        return 2;
+    }
+    if (optind >= argc && !pairs_path) {
+        err("no input: give scene folders or --pairs FILE");
+        usage(stderr);
+        return 2;
+    }
+    if (st.overlap >= st.tile) {
+        err("--overlap %d must be smaller than --tile %d", st.overlap, st.tile);
+        return 2;
+    }
+    if (drop_partial && align_edges) {
+        err("--drop-partial and --align-edges exclude each other");
+        return 2;
+    }
+    if (drop_partial) st.mode = UNET_TILING_DROP_PARTIAL;
+    if (align_edges) st.mode = UNET_TILING_ALIGN_EDGE;
+
+    if (palette_path) {
+        if (unet_palette_read(palette_path, &st.palette) != UNET_OK) {
+            err("--palette: %s", unet_last_error());
+            return 2;
+        }
+    } else {
+        unet_palette_default(&st.palette);
+    }
+    if (parse_ignore_colors(&st.palette, ignore_colors)) return 2;
+    unet_palette_png_colors(&st.palette, st.png_palette);
+
+    double t0 = now_seconds();
+    job j;
+    memset(&j, 0, sizeof j);
+    for (int i = optind; i < argc; i++) {
+        if (!is_dir(argv[i])) {
+            err("%s: not a folder", argv[i]);
+            j.input_failures++;
+        } else if (find_scenes(&j, argv[i], 0) == 0) {
+            err("%s: no scene folder (one holding images/ and masks/) at or below it", argv[i]);
+            j.input_failures++;
+        }
+    }
+    if (pairs_path && read_pairs_file(&j, pairs_path)) {
+        free_job(&j);
+        return 2;
+    }
+    finish_gathering(&j);
+    if (test_scenes && mark_test_scenes(&j, test_scenes)) {
+        free_job(&j);
+        return 2;
+    }
+    if (j.n_pairs == 0) {
+        err("no image/mask pairs found");
+        int rc = j.input_failures ? 1 : 2;
+        free_job(&j);
+        return rc;
+    }
+    for (int i = 0; i < j.n_scenes; i++)
+        for (const char *p = j.scenes[i].name; *p; p++)
+            if (*p == '\t' || *p == '\n' || *p == '\r') {
+                err("scene name '%s' holds a tab or line break; it cannot go into folds.tsv", j.scenes[i].name);
+                free_job(&j);
+                return 2;
+            }
+
+    int prep = prepare_out(st.out, force);
+    if (prep) {
+        free_job(&j);
+        return prep == -2 ? 2 : 1;
+    }
+
+    int progress = !quiet && isatty(STDERR_FILENO);
+    size_t n_failed = 0;
+    for (size_t i = 0; i < j.n_pairs; i++) {
+        pair *p = &j.pairs[i];
+        if (progress) {
+            fprintf(stderr, "\r\033[K[%zu/%zu] %s/%s", i + 1, j.n_pairs, j.scenes[p->scene].name, p->stem);
+            fflush(stderr);
+        }
+        if (!p->failed && tile_pair(&j, p, &st) != 0) p->failed = 1;
+        if (p->failed) {
+            if (progress) fprintf(stderr, "\n");
+            n_failed++;
+        } else {
+            j.scenes[p->scene].n_done++;
+        }
+    }
+    if (progress) fprintf(stderr, "\r\033[K");
+
+    for (int i = 0; i < j.n_scenes; i++)
+        if (j.scenes[i].n_pairs && !j.scenes[i].tiles)
+            warn("scene '%s' gave no tiles; it is in no fold", j.scenes[i].name);
+    k_folds = assign_folds(&j, folds_given ? k_folds : 5, folds_given, seed);
+
+    int out_failed = 0;
+    char *classes_path = xasprintf("%s/classes.tsv", st.out);
+    if (unet_palette_write(&st.palette, classes_path) != UNET_OK) {
+        err("%s", unet_last_error());
+        out_failed = 1;
+    }
+    free(classes_path);
+    if (write_folds(&j, st.out)) out_failed = 1;
+    int n_splits;
+    split *sp = make_splits(&j, k_folds, &n_splits);
+    if (write_stats(sp, n_splits, &st.palette, st.out)) out_failed = 1;
+
+    if (!quiet) {
+        fprintf(stderr, PROG ": %zu tile(s) of %dx%d from %zu of %zu pair(s) in %d scene(s) -> %s\n", j.n_tiles,
+                st.tile, st.tile, j.n_pairs - n_failed, j.n_pairs, j.n_scenes, st.out);
+        if (j.skipped_empty) fprintf(stderr, PROG ": %zu tile(s) without labelled pixels not written\n", j.skipped_empty);
+        print_stats(sp, n_splits, &st.palette);
+    }
+    if (json || json_file) {
+        char *text = make_json(&j, &st, sp, n_splits, k_folds, seed, n_failed, now_seconds() - t0);
+        if (json) fputs(text, stdout);
+        if (json_file && write_file_atomic(json_file, text, strlen(text))) out_failed = 1;
+        free(text);
+    }
+    free(sp);
+
+    int failed = n_failed > 0 || j.input_failures > 0 || out_failed;
+    if (failed && !quiet)
+        fprintf(stderr, PROG ": %zu pair(s) failed, %d input(s) could not be listed%s\n", n_failed,
+                j.input_failures, out_failed ? ", some outputs could not be written" : "");
+
+    free_job(&j);
+    return failed ? 1 : 0;
+}
