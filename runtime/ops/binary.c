@@ -162,6 +162,7 @@ static unet_status binary_run(const node_t *n, const tview *in, int n_in, tview 
 unet_status binary_build(plan_t *p, const node_t *n)
 {
     tview vi[STEP_MAX_IO], vo[1];
+    memset(vi, 0, sizeof vi);
     if (n->n_in > STEP_MAX_IO)
         return unet_set_error(UNET_ERR_UNSUPPORTED, "more than %d inputs", STEP_MAX_IO);
     int all_const = 1;

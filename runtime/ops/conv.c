@@ -107,7 +107,7 @@ static void set_post_ops(const node_t *n, dnnl_primitive_attr_t attr)
 
 static unet_status any_md(int rank, const int64_t *dims, dnnl_memory_desc_t *md)
 {
-    dnnl_dims_t d;
+    dnnl_dims_t d = { 0 };
     for (int i = 0; i < rank; i++)
         d[i] = dims[i];
     if (dnnl_memory_desc_init_by_tag(md, rank, d, dnnl_f32, dnnl_format_tag_any) != dnnl_success)
@@ -241,15 +241,17 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
         } else {
             int64_t full = g.stride[i] * (in - 1) + g.out_pad[i] + ek;
             if (g.has_out_shape) {
+                /* The spec's split, with floor division; a negative total
+                 * (output_shape past the natural size) pads the end. */
                 int64_t total = full - g.out_shape[i];
-                if (total < 0)
-                    return unet_set_error(UNET_ERR_SHAPE, "output_shape[%d] = %lld is larger than the largest output %lld", i, (long long)g.out_shape[i], (long long)full);
-                if (!strcmp(g.auto_pad, "SAME_LOWER")) {
-                    g.pad_l[i] = total - total / 2;
+                int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+                if (!strcmp(g.auto_pad, "SAME_UPPER")) {
+                    g.pad_l[i] = half;
+                    g.pad_r[i] = total - half;
                 } else {
-                    g.pad_l[i] = total / 2;
+                    g.pad_l[i] = total - half;
+                    g.pad_r[i] = half;
                 }
-                g.pad_r[i] = total - g.pad_l[i];
             } else if (!strcmp(g.auto_pad, "SAME_UPPER") || !strcmp(g.auto_pad, "SAME_LOWER")) {
                 int64_t target = in * g.stride[i];
                 int64_t total = full - target;
@@ -272,7 +274,7 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
     UNET_TRY(any_md(rank, tx->dims, &src_any));
     UNET_TRY(any_md(rank, odims, &dst_any));
     int64_t wd[UNET_MAX_RANK + 1];
-    int wr;
+    int wr = 0;
     UNET_TRY(weights_plain_md(tw->dims, rank, g.group, transposed, &w_plain, wd, &wr));
     UNET_TRY(any_md(wr, wd, &w_any));
     dnnl_dims_t bdim = { OC };

@@ -1,0 +1,156 @@
+/* Progress on a terminal (tiles done, tiles/s, ETA), one line per failed input,
+ * and a summary as text and JSON. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "infer_report.h"
+#include "json_out.h"
+
+typedef struct failure {
+    char *file;
+    char *why;
+} failure;
+
+struct infer_report {
+    int total, done, skipped, failed;
+    int quiet, tty;
+    double start, last_draw;
+    failure *fails;
+    int n_fails, cap_fails;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+infer_report *infer_report_create(int total, int quiet)
+{
+    infer_report *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->total = total;
+    r->quiet = quiet;
+    r->tty = isatty(STDERR_FILENO);
+    r->start = now_s();
+    return r;
+}
+
+static void draw(infer_report *r, int force)
+{
+    if (r->quiet || !r->tty)
+        return;
+    double t = now_s();
+    if (!force && t - r->last_draw < 0.2)
+        return;
+    r->last_draw = t;
+    int handled = r->done + r->skipped + r->failed;
+    double el = t - r->start;
+    double rate = el > 0 ? r->done / el : 0;
+    double eta = rate > 0 ? (r->total - handled) / rate : 0;
+    fprintf(stderr, "\r%d/%d tiles  %.1f tiles/s  ETA %.0fs  (%d skipped, %d failed)   ", handled, r->total, rate, eta, r->skipped, r->failed);
+    fflush(stderr);
+}
+
+void infer_report_done(infer_report *r) { r->done++; draw(r, 0); }
+void infer_report_skipped(infer_report *r) { r->skipped++; draw(r, 0); }
+
+void infer_report_failure(infer_report *r, const char *file, const char *why)
+{
+    r->failed++;
+    if (r->tty && !r->quiet)
+        fprintf(stderr, "\r%*s\r", 70, "");
+    fprintf(stderr, "unet-infer: %s: %s\n", file, why);
+    if (r->n_fails == r->cap_fails) {
+        int cap = r->cap_fails ? r->cap_fails * 2 : 16;
+        failure *f = realloc(r->fails, (size_t)cap * sizeof *f);
+        if (!f)
+            return;
+        r->fails = f;
+        r->cap_fails = cap;
+    }
+    r->fails[r->n_fails].file = strdup(file);
+    r->fails[r->n_fails].why = strdup(why);
+    r->n_fails++;
+    draw(r, 1);
+}
+
+void infer_report_batch_error(infer_report *r, const char *file, const char *why) { infer_report_failure(r, file, why); }
+int infer_report_failures(const infer_report *r) { return r->failed; }
+
+static void write_json(const infer_report *r, FILE *f, double secs, int interrupted)
+{
+    fprintf(f, "{\"tiles\":%d,\"written\":%d,\"skipped\":%d,\"failed\":%d,\"interrupted\":%s,\"seconds\":%.3f,\"tiles_per_second\":%.3f,\"failures\":[",
+            r->total, r->done, r->skipped, r->failed, interrupted ? "true" : "false", secs, secs > 0 ? r->done / secs : 0.0);
+    for (int i = 0; i < r->n_fails; i++) {
+        fprintf(f, "%s{\"file\":", i ? "," : "");
+        json_write_string(f, r->fails[i].file);
+        fprintf(f, ",\"error\":");
+        json_write_string(f, r->fails[i].why);
+        fprintf(f, "}");
+    }
+    fprintf(f, "]}\n");
+}
+
+void infer_report_finish(infer_report *r, int json, const char *json_file, int interrupted)
+{
+    double secs = now_s() - r->start;
+    draw(r, 1);
+    if (r->tty && !r->quiet)
+        fprintf(stderr, "\n");
+    if (!r->quiet || r->failed)
+        fprintf(stderr, "%d written, %d skipped (already done), %d failed in %.2f s (%.2f tiles/s)%s\n",
+                r->done, r->skipped, r->failed, secs, secs > 0 ? r->done / secs : 0.0,
+                interrupted ? "; interrupted, finished masks kept" : "");
+    if (json)
+        write_json(r, stdout, secs, interrupted);
+    if (json_file) {
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", json_file, (int)getpid());
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            write_json(r, f, secs, interrupted);
+            if (fclose(f) == 0)
+                rename(tmp, json_file);
+            else
+                remove(tmp);
+        } else {
+            fprintf(stderr, "unet-infer: cannot write %s\n", json_file);
+        }
+    }
+}
+
+void infer_report_profile(const unet_session *s, FILE *f)
+{
+    int n = unet_session_profile_count(s);
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name, *op, *impl;
+        double ms;
+        unet_session_profile_entry(s, i, &name, &op, &impl, &ms);
+        total += ms;
+    }
+    fprintf(f, "profile of the last batch (%d steps, %.2f ms):\n%-32s %-18s %-28s %9s %6s\n", n, total, "node", "op", "implementation", "ms", "%");
+    for (int i = 0; i < n; i++) {
+        const char *name, *op, *impl;
+        double ms;
+        unet_session_profile_entry(s, i, &name, &op, &impl, &ms);
+        fprintf(f, "%-32.32s %-18.18s %-28.28s %9.3f %5.1f%%\n", name, op, impl, ms, total > 0 ? 100 * ms / total : 0);
+    }
+}
+
+void infer_report_free(infer_report *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->n_fails; i++) {
+        free(r->fails[i].file);
+        free(r->fails[i].why);
+    }
+    free(r->fails);
+    free(r);
+}

@@ -1,0 +1,21 @@
+/* Progress, failures and the summary of an inference run. */
+#ifndef UNET_TOOLS_INFER_REPORT_H
+#define UNET_TOOLS_INFER_REPORT_H
+
+#include <stdio.h>
+#include <unet/unet.h>
+
+typedef struct infer_report infer_report;
+
+infer_report *infer_report_create(int total, int quiet);
+void infer_report_done(infer_report *r);
+void infer_report_skipped(infer_report *r);
+void infer_report_failure(infer_report *r, const char *file, const char *why);
+void infer_report_batch_error(infer_report *r, const char *file, const char *why);
+int infer_report_failures(const infer_report *r);
+/* Final line on stderr, JSON on stdout (json) and/or to json_file. */
+void infer_report_finish(infer_report *r, int json, const char *json_file, int interrupted);
+void infer_report_profile(const unet_session *s, FILE *f);
+void infer_report_free(infer_report *r);
+
+#endif

@@ -1,0 +1,599 @@
+/* unet-infer: segment folders of tiles with any ONNX model libunet can run.
+ * One palette PNG per tile (pixel = class id, palette = class colours), written
+ * atomically and tagged with the model's SHA-256 so that a killed run resumes. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <unet/image.h>
+#include <unet/meta.h>
+#include <unet/unet.h>
+
+#include "infer_report.h"
+#include "model_check.h"
+#include "npy_write.h"
+#include "sha256.h"
+
+#define EXIT_SOME_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 3
+
+typedef struct options {
+    const char *model;
+    const char *out;
+    int batch;
+    int threads;
+    int force, quiet, json, probs, overlay, check, profile, tta;
+    const char *json_file;
+    int layout_override;        /* -1 none, 0 NCHW, 1 NHWC */
+    float scale;                /* <0: from metadata */
+    float mean[4], std[4];
+    int has_mean, has_std;
+} options;
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig) { (void)sig; interrupted = 1; }
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: unet-infer [options] MODEL INPUT...\n"
+"       unet-infer --check MODEL\n"
+"Segments images with an ONNX model: every PNG or JPEG in each INPUT folder (a\n"
+"tiles folder with images/ is read from images/ only), or INPUT files. Writes\n"
+"OUT/NAME.png, an 8-bit palette PNG whose pixel value is the class id and whose\n"
+"palette shows the class colours (from the model's metadata, else the default).\n\n"
+"Options:\n"
+"  -o, --out DIR        output folder (default: masks/ in the current folder)\n"
+"  -b, --batch N        tiles per run (default 8)\n"
+"      --threads N      threads (default: all cores)\n"
+"      --force          overwrite masks written by another model\n"
+"      --probs          also write NAME.probs.npy: class probabilities, float16,\n"
+"                       shape (classes, height, width)\n"
+"      --overlay        also write NAME.overlay.png: the mask blended over the tile\n"
+"      --tta            test-time augmentation: average over horizontal and\n"
+"                       vertical flips (3 runs per batch)\n"
+"      --layout L       NCHW or NHWC input layout (default: model metadata, NCHW)\n"
+"      --scale X        pixel scale (default: metadata, else 1/255)\n"
+"      --mean A,B,C     subtracted after scaling (default: metadata, else 0)\n"
+"      --std A,B,C      divided after that (default: metadata, else 1)\n"
+"      --check          print the model's inputs, outputs, opsets, operators,\n"
+"                       parameters, metadata and any node the runtime cannot run\n"
+"      --profile        print time per node and oneDNN implementation at the end\n"
+"      --json           print a JSON summary on stdout\n"
+"      --json-file F    write the JSON summary to F\n"
+"      --quiet          no progress or per-tile messages (errors still shown)\n"
+"      --version        print the version\n"
+"  -h, --help           this text\n\n"
+"A mask that already exists is skipped when the same model wrote it (its SHA-256\n"
+"is stored in the PNG's tEXt chunk 'unet:model'), so a killed run resumes; one\n"
+"from another model is an error for that tile unless --force.\n"
+"Exit status: 0 all done; 1 some inputs failed (the others were written);\n"
+"2 bad usage or unusable model; 3 interrupted (finished masks are kept).\n");
+}
+
+static int parse_floats(const char *s, float *out, int max)
+{
+    int n = 0;
+    char *end;
+    while (*s && n < max) {
+        out[n++] = strtof(s, &end);
+        if (end == s)
+            return -1;
+        s = end;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -1;
+    }
+    return *s ? -1 : n;
+}
+
+static int has_image_ext(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+typedef struct file_list {
+    char **paths;
+    int n, cap;
+} file_list;
+
+static int list_add(file_list *l, const char *path)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? l->cap * 2 : 256;
+        char **p = realloc(l->paths, (size_t)cap * sizeof *p);
+        if (!p)
+            return -1;
+        l->paths = p;
+        l->cap = cap;
+    }
+    l->paths[l->n] = strdup(path);
+    return l->paths[l->n++] ? 0 : -1;
+}
+
+static int collect_inputs(const char *arg, file_list *l)
+{
+    struct stat st;
+    if (stat(arg, &st) != 0) {
+        fprintf(stderr, "unet-infer: %s: %s\n", arg, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return list_add(l, arg);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/images", arg);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        snprintf(dir, sizeof dir, "%s", arg);
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "unet-infer: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    int first = l->n;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || !has_image_ext(de->d_name))
+            continue;
+        char path[4352];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (list_add(l, path) != 0) {
+            closedir(d);
+            return -1;
+        }
+    }
+    closedir(d);
+    qsort(l->paths + first, (size_t)(l->n - first), sizeof *l->paths, cmp_str);
+    if (l->n == first)
+        fprintf(stderr, "unet-infer: warning: no PNG or JPEG files in %s\n", dir);
+    return 0;
+}
+
+static void stem_of(const char *path, char *out, size_t size)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len >= size)
+        len = size - 1;
+    memcpy(out, base, len);
+    out[len] = '\0';
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out)
+        *dot = '\0';
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+typedef struct tile {
+    char path[4352];
+    char stem[1024];
+    unet_image img;
+} tile_t;
+
+typedef struct context {
+    options *o;
+    unet_model *model;
+    unet_session *sess;
+    unet_model_meta meta;
+    char model_hash[65];
+    unet_tensor_info in_info;
+    infer_report *report;
+    float *input;
+    size_t input_cap;
+    float *probs;               /* tta accumulation */
+    size_t probs_cap;
+} context;
+
+/* Fills the batch tensor from 8-bit RGB tiles (channels as the model wants). */
+static int fill_input(context *c, tile_t *tiles, int n, int channels, int flip)
+{
+    int h = tiles[0].img.height, w = tiles[0].img.width;
+    size_t need = (size_t)n * (size_t)channels * (size_t)h * (size_t)w;
+    if (need > c->input_cap) {
+        float *p = realloc(c->input, need * sizeof *p);
+        if (!p)
+            return -1;
+        c->input = p;
+        c->input_cap = need;
+    }
+    const unet_input_spec *in = &c->meta.input;
+    int nhwc = c->o->layout_override >= 0 ? c->o->layout_override : in->nhwc;
+    float scale = c->o->scale >= 0 ? c->o->scale : in->scale;
+    const float *mean = c->o->has_mean ? c->o->mean : in->mean;
+    const float *std = c->o->has_std ? c->o->std : in->std;
+    for (int b = 0; b < n; b++) {
+        const unet_image *img = &tiles[b].img;
+        for (int y = 0; y < h; y++) {
+            int sy = flip == 2 ? h - 1 - y : y;
+            for (int x = 0; x < w; x++) {
+                int sx = flip == 1 ? w - 1 - x : x;
+                const uint8_t *px = img->pixels + ((size_t)sy * w + sx) * (size_t)img->channels;
+                for (int ch = 0; ch < channels; ch++) {
+                    int src = img->channels >= 3 ? ch : 0;
+                    float v = ((float)px[src < img->channels ? src : 0] * scale - mean[ch & 3]) / std[ch & 3];
+                    size_t idx = nhwc ? (((size_t)b * h + y) * w + x) * channels + ch
+                                      : (((size_t)b * channels + ch) * h + y) * w + x;
+                    c->input[idx] = v;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* Softmax-agnostic: masks come from argmax over the class axis of output 0. */
+static void accumulate(context *c, const unet_tensor *out, int nhwc, int n, int classes, int h, int w, int flip,
+                       float weight)
+{
+    const float *src = out->data;
+    for (int b = 0; b < n; b++)
+        for (int k = 0; k < classes; k++)
+            for (int y = 0; y < h; y++) {
+                int sy = flip == 2 ? h - 1 - y : y;
+                for (int x = 0; x < w; x++) {
+                    int sx = flip == 1 ? w - 1 - x : x;
+                    size_t si = nhwc ? (((size_t)b * h + sy) * w + sx) * classes + k
+                                     : (((size_t)b * classes + k) * h + sy) * w + sx;
+                    size_t di = (((size_t)b * classes + k) * h + y) * w + x;
+                    c->probs[di] += weight * src[si];
+                }
+            }
+}
+
+static int process_batch(context *c, tile_t *tiles, int n)
+{
+    const options *o = c->o;
+    int h = tiles[0].img.height, w = tiles[0].img.width;
+    int nhwc = o->layout_override >= 0 ? o->layout_override : c->meta.input.nhwc;
+    int channels = 3;
+    if (c->in_info.rank == 4) {
+        int64_t cdim = nhwc ? c->in_info.dims[3] : c->in_info.dims[1];
+        if (cdim > 0)
+            channels = (int)cdim;
+    }
+    unet_tensor in = { UNET_DTYPE_FLOAT, 4, { n, nhwc ? h : channels, nhwc ? w : h, nhwc ? channels : w }, NULL };
+    int passes = o->tta ? 3 : 1;
+    int classes = 0;
+    for (int pass = 0; pass < passes; pass++) {
+        if (fill_input(c, tiles, n, channels, pass) != 0)
+            return infer_report_batch_error(c->report, tiles[0].path, "out of memory"), -1;
+        in.data = c->input;
+        if (unet_session_run(c->sess, &in, 1) != UNET_OK) {
+            for (int b = 0; b < n; b++)
+                infer_report_failure(c->report, tiles[b].path, unet_last_error());
+            return -1;
+        }
+        unet_tensor out;
+        unet_session_output(c->sess, 0, &out);
+        if (out.dtype != UNET_DTYPE_FLOAT || out.rank != 4 || out.dims[0] != n ||
+            (nhwc ? out.dims[1] != h || out.dims[2] != w : out.dims[2] != h || out.dims[3] != w)) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "model output 0 is not float32 %s [N, classes, %d, %d] for this tile size", nhwc ? "NHWC" : "NCHW", h, w);
+            for (int b = 0; b < n; b++)
+                infer_report_failure(c->report, tiles[b].path, msg);
+            return -1;
+        }
+        classes = (int)(nhwc ? out.dims[3] : out.dims[1]);
+        if (classes < 1 || classes > 255) {
+            for (int b = 0; b < n; b++)
+                infer_report_failure(c->report, tiles[b].path, "model output has more than 255 classes");
+            return -1;
+        }
+        size_t need = (size_t)n * classes * h * w;
+        if (pass == 0) {
+            if (need > c->probs_cap) {
+                float *p = realloc(c->probs, need * sizeof *p);
+                if (!p)
+                    return -1;
+                c->probs = p;
+                c->probs_cap = need;
+            }
+            memset(c->probs, 0, need * sizeof *c->probs);
+        }
+        accumulate(c, &out, nhwc, n, classes, h, w, pass, 1.0f / (float)passes);
+    }
+    uint8_t *mask = malloc((size_t)h * w);
+    if (!mask)
+        return -1;
+    uint8_t palette[256 * 3];
+    for (int k = 0; k < classes; k++) {
+        if (k < UNET_META_MAX_CLASSES && (c->meta.has_colors || k < 6))
+            memcpy(palette + 3 * k, c->meta.colors[k], 3);
+        else { /* a deterministic spread of colours for classes beyond the palette */
+            palette[3 * k] = (uint8_t)(k * 73);
+            palette[3 * k + 1] = (uint8_t)(k * 151);
+            palette[3 * k + 2] = (uint8_t)(k * 211);
+        }
+    }
+    unet_png_text text[1] = { { "unet:model", c->model_hash } };
+    for (int b = 0; b < n; b++) {
+        const float *p = c->probs + (size_t)b * classes * h * w;
+        size_t plane = (size_t)h * w;
+        for (size_t i = 0; i < plane; i++) {
+            int best = 0;
+            float bv = p[i];
+            for (int k = 1; k < classes; k++)
+                if (p[(size_t)k * plane + i] > bv) {
+                    bv = p[(size_t)k * plane + i];
+                    best = k;
+                }
+            mask[i] = (uint8_t)best;
+        }
+        char path[4096 + 1100];
+        int failed = 0;
+        if (o->probs) {
+            snprintf(path, sizeof path, "%s/%s.probs.npy", o->out, tiles[b].stem);
+            if (npy_write_f16(path, p, classes, h, w) != UNET_OK) {
+                infer_report_failure(c->report, tiles[b].path, unet_last_error());
+                failed = 1;
+            }
+        }
+        if (!failed && o->overlay) {
+            unet_image ov = { w, h, 3, malloc(plane * 3) };
+            if (ov.pixels) {
+                for (size_t i = 0; i < plane; i++)
+                    for (int ch = 0; ch < 3; ch++) {
+                        const unet_image *src = &tiles[b].img;
+                        int sv = src->pixels[i * (size_t)src->channels + (src->channels >= 3 ? ch : 0)];
+                        ov.pixels[i * 3 + ch] = (uint8_t)((sv + palette[3 * mask[i] + ch]) / 2);
+                    }
+                snprintf(path, sizeof path, "%s/%s.overlay.png", o->out, tiles[b].stem);
+                if (unet_png_write(path, &ov, NULL, 0) != UNET_OK) {
+                    infer_report_failure(c->report, tiles[b].path, unet_last_error());
+                    failed = 1;
+                }
+                free(ov.pixels);
+            }
+        }
+        /* The mask goes last: its presence marks the tile as done. */
+        snprintf(path, sizeof path, "%s/%s.png", o->out, tiles[b].stem);
+        if (!failed && unet_png_write_indexed(path, w, h, mask, palette, classes, text, 1) != UNET_OK) {
+            infer_report_failure(c->report, tiles[b].path, unet_last_error());
+            failed = 1;
+        }
+        if (!failed)
+            infer_report_done(c->report);
+    }
+    free(mask);
+    return 0;
+}
+
+static int run(options *o, file_list *files)
+{
+    context c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    if (unet_model_open_file(o->model, NULL, &c.model) != UNET_OK) {
+        fprintf(stderr, "unet-infer: %s\n", unet_last_error());
+        return EXIT_USAGE;
+    }
+    if (unet_model_read_meta(c.model, &c.meta) != UNET_OK || sha256_file_hex(o->model, c.model_hash) != UNET_OK) {
+        fprintf(stderr, "unet-infer: %s: %s\n", o->model, unet_last_error());
+        unet_model_free(c.model);
+        return EXIT_USAGE;
+    }
+    if (unet_model_input_count(c.model) != 1) {
+        fprintf(stderr, "unet-infer: %s: the model has %d inputs; segmentation needs exactly one image input\n", o->model, unet_model_input_count(c.model));
+        unet_model_free(c.model);
+        return EXIT_USAGE;
+    }
+    unet_model_input_info(c.model, 0, &c.in_info);
+    unet_session_options so = { o->threads, 0, o->profile };
+    if (unet_session_create(c.model, &so, &c.sess) != UNET_OK) {
+        fprintf(stderr, "unet-infer: %s\n", unet_last_error());
+        unet_model_free(c.model);
+        return EXIT_USAGE;
+    }
+    if (mkdir_p(o->out) != 0) {
+        fprintf(stderr, "unet-infer: cannot create output folder %s: %s\n", o->out, strerror(errno));
+        unet_session_free(c.sess);
+        unet_model_free(c.model);
+        return EXIT_USAGE;
+    }
+    c.report = infer_report_create(files->n, o->quiet);
+    tile_t *tiles = calloc((size_t)o->batch, sizeof *tiles);
+    int n = 0;
+    for (int i = 0; i <= files->n && !interrupted; i++) {
+        int flush = i == files->n;
+        tile_t t;
+        if (!flush) {
+            memset(&t, 0, sizeof t);
+            snprintf(t.path, sizeof t.path, "%s", files->paths[i]);
+            stem_of(t.path, t.stem, sizeof t.stem);
+            char out_path[4096 + 1100];
+            snprintf(out_path, sizeof out_path, "%s/%s.png", o->out, t.stem);
+            struct stat st;
+            if (stat(out_path, &st) == 0) {
+                char tag[128] = "";
+                unet_png_read_text(out_path, "unet:model", tag, sizeof tag);
+                if (!strcmp(tag, c.model_hash)) {
+                    infer_report_skipped(c.report);
+                    continue;
+                }
+                if (!o->force) {
+                    infer_report_failure(c.report, t.path, tag[0] ? "the mask exists and was written by another model (use --force to overwrite)"
+                                                                 : "the mask exists and was not written by unet-infer (use --force to overwrite)");
+                    continue;
+                }
+            }
+            if (unet_image_read(t.path, UNET_IMAGE_DEFAULT, &t.img) != UNET_OK) {
+                infer_report_failure(c.report, t.path, unet_last_error());
+                continue;
+            }
+            if (n > 0 && (t.img.width != tiles[0].img.width || t.img.height != tiles[0].img.height))
+                flush = 2; /* a different size starts a new batch */
+        }
+        if ((flush && n > 0) || n == o->batch) {
+            process_batch(&c, tiles, n);
+            for (int b = 0; b < n; b++)
+                unet_image_free(&tiles[b].img);
+            n = 0;
+        }
+        if (i < files->n)
+            tiles[n++] = t;
+    }
+    for (int b = 0; b < n; b++)
+        unet_image_free(&tiles[b].img);
+    free(tiles);
+    infer_report_finish(c.report, o->json, o->json_file, interrupted);
+    if (o->profile)
+        infer_report_profile(c.sess, stderr);
+    int status = interrupted ? EXIT_INTERRUPTED : infer_report_failures(c.report) ? EXIT_SOME_FAILED : 0;
+    infer_report_free(c.report);
+    free(c.input);
+    free(c.probs);
+    unet_session_free(c.sess);
+    unet_model_free(c.model);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    memset(&o, 0, sizeof o);
+    o.out = "masks";
+    o.batch = 8;
+    o.layout_override = -1;
+    o.scale = -1.0f;
+    enum { OPT_THREADS = 256, OPT_FORCE, OPT_PROBS, OPT_OVERLAY, OPT_LAYOUT, OPT_SCALE, OPT_MEAN, OPT_STD,
+           OPT_CHECK, OPT_PROFILE, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_TTA };
+    static const struct option longopts[] = {
+        { "out", required_argument, NULL, 'o' }, { "batch", required_argument, NULL, 'b' },
+        { "threads", required_argument, NULL, OPT_THREADS }, { "force", no_argument, NULL, OPT_FORCE },
+        { "probs", no_argument, NULL, OPT_PROBS }, { "overlay", no_argument, NULL, OPT_OVERLAY },
+        { "layout", required_argument, NULL, OPT_LAYOUT }, { "scale", required_argument, NULL, OPT_SCALE },
+        { "mean", required_argument, NULL, OPT_MEAN }, { "std", required_argument, NULL, OPT_STD },
+        { "check", no_argument, NULL, OPT_CHECK }, { "profile", no_argument, NULL, OPT_PROFILE },
+        { "json", no_argument, NULL, OPT_JSON }, { "json-file", required_argument, NULL, OPT_JSON_FILE },
+        { "quiet", no_argument, NULL, OPT_QUIET }, { "version", no_argument, NULL, OPT_VERSION },
+        { "tta", no_argument, NULL, OPT_TTA }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+    };
+    int opt;
+    char *end;
+    while ((opt = getopt_long(argc, argv, "o:b:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': o.out = optarg; break;
+        case 'b':
+            o.batch = (int)strtol(optarg, &end, 10);
+            if (*end || o.batch < 1 || o.batch > 4096) {
+                fprintf(stderr, "unet-infer: --batch must be 1..4096, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_THREADS:
+            o.threads = (int)strtol(optarg, &end, 10);
+            if (*end || o.threads < 1 || o.threads > 1024) {
+                fprintf(stderr, "unet-infer: --threads must be 1..1024, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_FORCE: o.force = 1; break;
+        case OPT_PROBS: o.probs = 1; break;
+        case OPT_OVERLAY: o.overlay = 1; break;
+        case OPT_TTA: o.tta = 1; break;
+        case OPT_LAYOUT:
+            if (!strcasecmp(optarg, "NCHW")) o.layout_override = 0;
+            else if (!strcasecmp(optarg, "NHWC")) o.layout_override = 1;
+            else {
+                fprintf(stderr, "unet-infer: --layout must be NCHW or NHWC, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_SCALE:
+            o.scale = strtof(optarg, &end);
+            if (*end || !(o.scale > 0)) {
+                fprintf(stderr, "unet-infer: --scale must be a positive number, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_MEAN:
+        case OPT_STD: {
+            float v[4] = { 0, 0, 0, 0 };
+            int k = parse_floats(optarg, v, 4);
+            if (k < 1) {
+                fprintf(stderr, "unet-infer: --%s takes 1 to 4 comma-separated numbers, got '%s'\n", opt == OPT_MEAN ? "mean" : "std", optarg);
+                return EXIT_USAGE;
+            }
+            for (int i = k; i < 4; i++)
+                v[i] = v[k - 1];
+            if (opt == OPT_MEAN) {
+                memcpy(o.mean, v, sizeof v);
+                o.has_mean = 1;
+            } else {
+                for (int i = 0; i < 4; i++)
+                    if (v[i] == 0) {
+                        fprintf(stderr, "unet-infer: --std values must not be 0\n");
+                        return EXIT_USAGE;
+                    }
+                memcpy(o.std, v, sizeof v);
+                o.has_std = 1;
+            }
+            break;
+        }
+        case OPT_CHECK: o.check = 1; break;
+        case OPT_PROFILE: o.profile = 1; break;
+        case OPT_JSON: o.json = 1; break;
+        case OPT_JSON_FILE: o.json_file = optarg; break;
+        case OPT_QUIET: o.quiet = 1; break;
+        case OPT_VERSION: printf("unet-infer %s\n", UNET_VERSION_STRING); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "unet-infer: no model given\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    o.model = argv[optind++];
+    if (o.check)
+        return model_check_print(o.model, stdout) == 0 ? 0 : EXIT_USAGE;
+    if (optind >= argc) {
+        fprintf(stderr, "unet-infer: no input folder or file given\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    file_list files = { NULL, 0, 0 };
+    for (int i = optind; i < argc; i++)
+        if (collect_inputs(argv[i], &files) != 0)
+            return EXIT_USAGE;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int status = run(&o, &files);
+    for (int i = 0; i < files.n; i++)
+        free(files.paths[i]);
+    free(files.paths);
+    return status;
+}
