@@ -80,6 +80,7 @@ typedef struct plan {
     dnnl_memory_t scratch_mem;
     int *output_ids;            /* plain tensors holding the graph outputs */
     uint64_t last_used;
+    double flops;               /* analytic, convolutions only */
 } plan_t;
 
 /* Plan building */

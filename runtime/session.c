@@ -20,6 +20,7 @@ struct unet_session {
     int n_plans;
     uint64_t clock;
     plan_t *last;
+    plan_t *prepared;
     const unet_tensor *last_inputs;
     unet_tensor inputs_copy[16];
     double *profile_ms;
@@ -74,24 +75,32 @@ static int plan_matches(const plan_t *p, const unet_tensor *inputs, int n)
         for (int d = 0; d < inputs[i].rank; d++)
             if (p->input_dims[i][d] != inputs[i].dims[d])
                 return 0;
+        /* an input the plan was built for by value (a shape argument) */
+        const ptensor *t = &p->t[p->model->inputs[i]];
+        if (t->is_const && memcmp(t->const_data, inputs[i].data, t->nbytes) != 0)
+            return 0;
     }
     return 1;
 }
 
 unet_status plan_output(const plan_t *p, int index, const unet_tensor *inputs, unet_tensor *out);
 
-unet_status unet_session_run(unet_session *s, const unet_tensor *inputs, int n_inputs)
+static unet_status check_inputs(const unet_session *s, const unet_tensor *inputs, int n_inputs)
 {
-    unet_clear_error();
     if (!s || (!inputs && n_inputs))
-        return unet_set_error(UNET_ERR_ARG, "unet_session_run: NULL argument");
+        return unet_set_error(UNET_ERR_ARG, "NULL session or inputs");
     if (n_inputs != s->model->n_inputs || n_inputs > 16)
         return unet_set_error(UNET_ERR_ARG, "the model has %d input(s), %d given", s->model->n_inputs, n_inputs);
-    for (int i = 0; i < n_inputs; i++) {
-        if (inputs[i].rank < 0 || inputs[i].rank > UNET_MAX_RANK || !inputs[i].data)
-            return unet_set_error(UNET_ERR_ARG, "input %d: bad rank or NULL data", i);
-    }
-    omp_set_num_threads(s->threads);
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs[i].rank < 0 || inputs[i].rank > UNET_MAX_RANK)
+            return unet_set_error(UNET_ERR_ARG, "input %d: rank %d is outside 0..%d", i, inputs[i].rank, UNET_MAX_RANK);
+    return UNET_OK;
+}
+
+/* The cached plan for these shapes, built on a miss (least recently used
+ * plan evicted when the cache is full). */
+static unet_status get_plan(unet_session *s, const unet_tensor *inputs, int n_inputs, plan_t **out)
+{
     plan_t *p = NULL;
     for (int i = 0; i < s->n_plans; i++)
         if (plan_matches(s->plans[i], inputs, n_inputs)) {
@@ -107,12 +116,42 @@ unet_status unet_session_run(unet_session *s, const unet_tensor *inputs, int n_i
                     lru = i;
             if (s->last == s->plans[lru])
                 s->last = NULL;
+            if (s->prepared == s->plans[lru])
+                s->prepared = NULL;
             plan_free(s->plans[lru]);
             s->plans[lru] = s->plans[--s->n_plans];
         }
         s->plans[s->n_plans++] = p;
     }
     p->last_used = ++s->clock;
+    *out = p;
+    return UNET_OK;
+}
+
+unet_status unet_session_prepare(unet_session *s, const unet_tensor *inputs, int n_inputs)
+{
+    unet_clear_error();
+    UNET_TRY(check_inputs(s, inputs, n_inputs));
+    omp_set_num_threads(s->threads);
+    return get_plan(s, inputs, n_inputs, &s->prepared);
+}
+
+double unet_session_flops(const unet_session *s)
+{
+    const plan_t *p = s ? (s->last ? s->last : s->prepared) : NULL;
+    return p ? p->flops : 0.0;
+}
+
+unet_status unet_session_run(unet_session *s, const unet_tensor *inputs, int n_inputs)
+{
+    unet_clear_error();
+    UNET_TRY(check_inputs(s, inputs, n_inputs));
+    for (int i = 0; i < n_inputs; i++)
+        if (!inputs[i].data)
+            return unet_set_error(UNET_ERR_ARG, "input %d: NULL data", i);
+    omp_set_num_threads(s->threads);
+    plan_t *p;
+    UNET_TRY(get_plan(s, inputs, n_inputs, &p));
     double *ms = NULL;
     if (s->profile) {
         if (s->profile_n < p->n_steps) {

@@ -124,6 +124,12 @@ typedef struct unet_tensor {
 unet_status unet_session_run(unet_session *session, const unet_tensor *inputs, int n_inputs);
 unet_status unet_session_output(const unet_session *session, int index, unet_tensor *out);
 
+/* Builds (and caches) the plan for these input shapes without running it:
+ * oneDNN primitives are created here, so a first run is not slower. */
+unet_status unet_session_prepare(unet_session *session, const unet_tensor *inputs, int n_inputs);
+/* Analytic FLOPs (a multiply-add is 2) of convolutions in the plan used last. */
+double unet_session_flops(const unet_session *session);
+
 /* Profile of the last run when opts.profile was set: one line per step. */
 int unet_session_profile_count(const unet_session *session);
 unet_status unet_session_profile_entry(const unet_session *session, int index,

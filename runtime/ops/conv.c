@@ -27,11 +27,26 @@ static unet_status check_auto_pad(const node_t *n, const char **ap)
 
 unet_status conv_check(const unet_model *m, const node_t *n)
 {
-    (void)m;
     const char *ap;
     UNET_TRY(check_auto_pad(n, &ap));
     if (node_attr_int(n, "group", 1) < 1)
         return unet_set_error(UNET_ERR_INVALID, "group must be >= 1");
+    /* When the weights' rank is known at load, per-spatial-dim lists must
+     * match it now rather than at the first run. */
+    int w = n->n_in > 1 ? n->in[1] : -1;
+    int wrank = w >= 0 ? m->values[w].rank : -1;
+    if (wrank >= 3) {
+        static const char *const lists[] = { "kernel_shape", "strides", "dilations", "output_padding" };
+        int64_t tmp[UNET_MAX_RANK * 2];
+        for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+            int k = node_attr_ints(n, lists[i], tmp, UNET_MAX_RANK * 2);
+            if (k >= 0 && k != wrank - 2)
+                return unet_set_error(UNET_ERR_INVALID, "%s has %d value(s), expected %d for weights of rank %d", lists[i], k, wrank - 2, wrank);
+        }
+        int k = node_attr_ints(n, "pads", tmp, UNET_MAX_RANK * 2);
+        if (k >= 0 && k != 2 * (wrank - 2))
+            return unet_set_error(UNET_ERR_INVALID, "pads has %d value(s), expected %d for weights of rank %d", k, 2 * (wrank - 2), wrank);
+    }
     return UNET_OK;
 }
 
@@ -269,6 +284,17 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
     }
     int y = n->out[0];
     UNET_TRY(plan_set_shape(p, y, UNET_DTYPE_FLOAT, rank, odims));
+    {   /* multiply-adds: every output (conv) or input (deconv) element meets
+         * channels/group x kernel weights */
+        double ksz = 1, sp_out = 1, sp_in = 1;
+        for (int i = 0; i < sp; i++) {
+            ksz *= (double)g.kernel[i];
+            sp_out *= (double)odims[2 + i];
+            sp_in *= (double)tx->dims[2 + i];
+        }
+        p->flops += transposed ? 2.0 * N * C * sp_in * (OC / g.group) * ksz
+                               : 2.0 * N * OC * sp_out * (C / g.group) * ksz;
+    }
 
     dnnl_memory_desc_t src_any, dst_any, w_plain, w_any, b_md;
     UNET_TRY(any_md(rank, tx->dims, &src_any));
