@@ -413,7 +413,23 @@ int op_spatial_attr(const node_t *n, const char *name, int64_t *out, int rank, i
     return 1;
 }
 
-static unet_status bind_inputs(plan_t *p, const unet_tensor *inputs, int n_inputs)
+/* Small graph inputs can be shape arguments (Reshape's shape, Slice's starts,
+ * Range's limits, Pad's pads). When a plan cannot be built without their
+ * values, they are bound as constants and the plan serves those values only
+ * (the session compares them before reusing it). */
+#define VALUE_INPUT_MAX_ELEMENTS 64
+
+static int is_value_input(const unet_tensor *in)
+{
+    int64_t numel;
+    if (!in->data || in->dtype == UNET_DTYPE_STRING || unet_dtype_size(in->dtype) == 0)
+        return 0; /* no data: unet_session_prepare */
+    if (shape_numel(in->dims, in->rank, &numel) != UNET_OK)
+        return 0;
+    return numel <= VALUE_INPUT_MAX_ELEMENTS;
+}
+
+static unet_status bind_inputs(plan_t *p, const unet_tensor *inputs, int n_inputs, int by_value)
 {
     const unet_model *m = p->model;
     if (n_inputs != m->n_inputs)
@@ -430,14 +446,38 @@ static unet_status bind_inputs(plan_t *p, const unet_tensor *inputs, int n_input
                 return unet_set_error(UNET_ERR_SHAPE, "input '%s': dimension %d must be %lld, got %lld", v->name, d, (long long)v->dims[d], (long long)in->dims[d]);
         UNET_TRY(plan_set_shape(p, m->inputs[i], in->dtype, in->rank, in->dims));
         p->t[m->inputs[i]].is_input = 1;
+        if (by_value && is_value_input(in)) {
+            ptensor *t = &p->t[m->inputs[i]];
+            t->const_data = malloc(t->nbytes ? t->nbytes : 1);
+            if (!t->const_data)
+                return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+            memcpy(t->const_data, in->data, t->nbytes);
+            t->is_const = 1;
+            t->owns_const = 1;
+        }
         p->input_ranks[i] = in->rank;
         memcpy(p->input_dims[i], in->dims, sizeof p->input_dims[i]);
     }
     return UNET_OK;
 }
 
+static unet_status plan_build_once(const unet_model *m, dnnl_engine_t engine, const unet_tensor *inputs,
+                                   int n_inputs, int by_value, plan_t **out);
+
 unet_status plan_build(const unet_model *m, dnnl_engine_t engine, const unet_tensor *inputs,
                        int n_inputs, plan_t **out)
+{
+    unet_status s = plan_build_once(m, engine, inputs, n_inputs, 0, out);
+    if (s != UNET_ERR_UNSUPPORTED)
+        return s;
+    int any = 0;
+    for (int i = 0; i < n_inputs && i < m->n_inputs; i++)
+        any |= is_value_input(&inputs[i]);
+    return any ? plan_build_once(m, engine, inputs, n_inputs, 1, out) : s;
+}
+
+static unet_status plan_build_once(const unet_model *m, dnnl_engine_t engine, const unet_tensor *inputs,
+                                   int n_inputs, int by_value, plan_t **out)
 {
     plan_t *p = calloc(1, sizeof *p);
     if (!p)
@@ -465,7 +505,7 @@ unet_status plan_build(const unet_model *m, dnnl_engine_t engine, const unet_ten
         }
     }
     if (s == UNET_OK)
-        s = bind_inputs(p, inputs, n_inputs);
+        s = bind_inputs(p, inputs, n_inputs, by_value);
     for (int i = 0; i < m->n_nodes && s == UNET_OK; i++) {
         const node_t *n = &m->nodes[i];
         s = n->def->build ? n->def->build(p, n) : op_build_plain(p, n);

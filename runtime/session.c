@@ -77,7 +77,7 @@ static int plan_matches(const plan_t *p, const unet_tensor *inputs, int n)
                 return 0;
         /* an input the plan was built for by value (a shape argument) */
         const ptensor *t = &p->t[p->model->inputs[i]];
-        if (t->is_const && memcmp(t->const_data, inputs[i].data, t->nbytes) != 0)
+        if (t->is_const && (!inputs[i].data || memcmp(t->const_data, inputs[i].data, t->nbytes) != 0))
             return 0;
     }
     return 1;

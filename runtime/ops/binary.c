@@ -55,9 +55,25 @@ static unet_status broadcast_shape(const tview *in, int n_in, tview *out)
     return UNET_OK;
 }
 
+/* Types the plain kernel reads and writes (float16 would need conversions). */
+static int binary_type_ok(int dtype)
+{
+    switch (dtype) {
+    case UNET_DTYPE_FLOAT: case UNET_DTYPE_DOUBLE:
+    case UNET_DTYPE_INT8: case UNET_DTYPE_INT16: case UNET_DTYPE_INT32: case UNET_DTYPE_INT64:
+    case UNET_DTYPE_UINT8: case UNET_DTYPE_UINT16: case UNET_DTYPE_UINT32: case UNET_DTYPE_UINT64:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static unet_status binary_shape(const node_t *n, const tview *in, int n_in, tview *out, int n_out)
 {
     (void)n_out;
+    for (int i = 0; i < n_in; i++)
+        if (!binary_type_ok(in[i].dtype))
+            return unet_set_error(UNET_ERR_UNSUPPORTED, "input %d is %s; %s supports float32, float64 and integer types", i, unet_dtype_name(in[i].dtype), n->op_type);
     for (int i = 1; i < n_in; i++)
         if (in[i].dtype != in[0].dtype && bin_kind(n->op_type) != BIN_POW)
             return unet_set_error(UNET_ERR_SHAPE, "input %d is %s, input 0 is %s", i, unet_dtype_name(in[i].dtype), unet_dtype_name(in[0].dtype));
@@ -72,10 +88,27 @@ static double load(const tview *t, int64_t i)
     case UNET_DTYPE_DOUBLE: return ((const double *)t->data)[i];
     case UNET_DTYPE_INT64: return (double)((const int64_t *)t->data)[i];
     case UNET_DTYPE_INT32: return ((const int32_t *)t->data)[i];
+    case UNET_DTYPE_INT16: return ((const int16_t *)t->data)[i];
     case UNET_DTYPE_INT8: return ((const int8_t *)t->data)[i];
     case UNET_DTYPE_UINT8: return ((const uint8_t *)t->data)[i];
-    default: return 0.0;
+    case UNET_DTYPE_UINT16: return ((const uint16_t *)t->data)[i];
+    case UNET_DTYPE_UINT32: return ((const uint32_t *)t->data)[i];
+    case UNET_DTYPE_UINT64: return (double)((const uint64_t *)t->data)[i];
+    default: return 0.0; /* refused by binary_shape */
     }
+}
+
+/* A double as integer bits: truncated toward zero, wrapped like numpy for
+ * negative values stored into unsigned types, never an undefined C cast. */
+static uint64_t int_bits(double v)
+{
+    if (isnan(v))
+        return 0;
+    if (v >= 9223372036854775808.0)
+        return v >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t)v;
+    if (v <= -9223372036854775808.0)
+        return (uint64_t)INT64_MIN;
+    return (uint64_t)(int64_t)v;
 }
 
 static unet_status binary_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out)
@@ -98,7 +131,7 @@ static unet_status binary_run(const node_t *n, const tview *in, int n_in, tview 
     }
     int64_t idx[UNET_MAX_RANK] = { 0 };
     int64_t off[STEP_MAX_IO] = { 0 };
-    int is_int = out[0].dtype == UNET_DTYPE_INT64 || out[0].dtype == UNET_DTYPE_INT32;
+    int is_int = out[0].dtype != UNET_DTYPE_FLOAT && out[0].dtype != UNET_DTYPE_DOUBLE;
     for (int64_t e = 0; e < total; e++) {
         if (out[0].dtype == UNET_DTYPE_FLOAT && in[0].dtype == UNET_DTYPE_FLOAT && n_in == 2 && kind != BIN_POW) {
             float a = ((const float *)in[0].data)[off[0]], b = ((const float *)in[1].data)[off[1]], r;
@@ -138,10 +171,14 @@ static unet_status binary_run(const node_t *n, const tview *in, int n_in, tview 
             switch (out[0].dtype) {
             case UNET_DTYPE_FLOAT: ((float *)out[0].data)[e] = (float)acc; break;
             case UNET_DTYPE_DOUBLE: ((double *)out[0].data)[e] = acc; break;
-            case UNET_DTYPE_INT64: ((int64_t *)out[0].data)[e] = (int64_t)acc; break;
-            case UNET_DTYPE_INT32: ((int32_t *)out[0].data)[e] = (int32_t)acc; break;
-            case UNET_DTYPE_INT8: ((int8_t *)out[0].data)[e] = (int8_t)acc; break;
-            case UNET_DTYPE_UINT8: ((uint8_t *)out[0].data)[e] = (uint8_t)acc; break;
+            case UNET_DTYPE_INT64: ((int64_t *)out[0].data)[e] = (int64_t)int_bits(acc); break;
+            case UNET_DTYPE_INT32: ((int32_t *)out[0].data)[e] = (int32_t)int_bits(acc); break;
+            case UNET_DTYPE_INT16: ((int16_t *)out[0].data)[e] = (int16_t)int_bits(acc); break;
+            case UNET_DTYPE_INT8: ((int8_t *)out[0].data)[e] = (int8_t)int_bits(acc); break;
+            case UNET_DTYPE_UINT8: ((uint8_t *)out[0].data)[e] = (uint8_t)int_bits(acc); break;
+            case UNET_DTYPE_UINT16: ((uint16_t *)out[0].data)[e] = (uint16_t)int_bits(acc); break;
+            case UNET_DTYPE_UINT32: ((uint32_t *)out[0].data)[e] = (uint32_t)int_bits(acc); break;
+            case UNET_DTYPE_UINT64: ((uint64_t *)out[0].data)[e] = int_bits(acc); break;
             default: return unet_set_error(UNET_ERR_UNSUPPORTED, "type %s", unet_dtype_name(out[0].dtype));
             }
         }

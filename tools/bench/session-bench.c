@@ -54,7 +54,7 @@ int main(int argc, char **argv)
         return 1;
     srand(1);
     for (size_t i = 0; i < n; i++)
-        x[i] = (float)rand() / RAND_MAX;
+        x[i] = (float)((double)rand() / RAND_MAX);
     unet_tensor in = { UNET_DTYPE_FLOAT, 4, { batch, 3, size, size }, x };
 
     /* Baseline: the libraries loaded and an empty session exists. */
