@@ -339,9 +339,10 @@ unet_status plan_add_plain(plan_t *p, const node_t *n, const int *in, int n_in,
         for (int i = 0; i < n_in; i++)
             vi[i] = plan_view(p, pin[i]);
         for (int o = 0; o < n_out; o++) {
-            ptensor *t = &p->t[out[o]];
+            memset(&vo[o], 0, sizeof vo[o]);
             if (out[o] < 0)
-                continue;
+                continue; /* an omitted optional output */
+            ptensor *t = &p->t[out[o]];
             t->const_data = malloc(t->nbytes ? t->nbytes : 1);
             if (!t->const_data)
                 return unet_set_error(UNET_ERR_NOMEM, "out of memory folding constants");

@@ -166,7 +166,8 @@ unet_status unet_session_run(unet_session *s, const unet_tensor *inputs, int n_i
     s->last = NULL;
     UNET_TRY(plan_execute(p, s->stream, inputs, ms));
     s->last = p;
-    memcpy(s->inputs_copy, inputs, (size_t)n_inputs * sizeof *inputs);
+    if (n_inputs)
+        memcpy(s->inputs_copy, inputs, (size_t)n_inputs * sizeof *inputs);
     return UNET_OK;
 }
 
