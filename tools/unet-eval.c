@@ -1,0 +1,870 @@
+/* unet-eval: how well a model segments a tiles folder. Every tile of
+ * TILES/images (or of one fold of folds.tsv) is run through the model, its
+ * argmax compared with TILES/masks, and one confusion matrix accumulated; the
+ * metrics are those of unet/metrics.h, the same the trainer reports. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <unet/image.h>
+#include <unet/meta.h>
+#include <unet/metrics.h>
+#include <unet/palette.h>
+#include <unet/unet.h>
+
+#include "atomic_write.h"
+#include "confusion_heatmap.h"
+#include "error_map.h"
+#include "eval_report.h"
+#include "folds_tsv.h"
+#include "tile_batch.h"
+
+#define EXIT_SOME_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 3
+
+#define PROG "unet-eval"
+
+typedef struct options {
+    const char *model, *tiles;
+    const char *folds_file, *fold;
+    int batch, threads, ignore_label; /* ignore_label < 0: from the model (255) */
+    int json, quiet;
+    const char *json_file, *csv, *heatmap, *errors;
+} options;
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig) { (void)sig; interrupted = 1; }
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: unet-eval [options] MODEL TILES\n"
+"Evaluates an ONNX segmentation model on a tiles folder (as unet-tile writes it):\n"
+"each TILES/images/NAME.png (or .jpg) is segmented (argmax over the model's\n"
+"classes) and compared with TILES/masks/NAME.png, an index mask (8-bit gray or\n"
+"palette PNG, pixel value = class id). One confusion matrix is accumulated over\n"
+"all tiles and printed with per-class precision, recall, F1, IoU and support,\n"
+"pixel accuracy, mean IoU, macro F1 and frequency-weighted F1.\n\n"
+"Options:\n"
+"      --fold K         evaluate only the tiles of fold K (0..K-1 or test) in\n"
+"                       the folds file\n"
+"      --folds-file F   NAME<TAB>SCENE<TAB>FOLD lines (default TILES/folds.tsv)\n"
+"  -b, --batch N        tiles per model run (default 8)\n"
+"      --threads N      threads (default: all cores)\n"
+"      --ignore-label L mask value left out of the metrics (default: the model's\n"
+"                       unet.ignore_label, else 255)\n"
+"      --json           print the results as one JSON object on stdout\n"
+"      --json-file F    write that JSON object to F\n"
+"      --csv F          write one CSV row per class to F (undefined values empty)\n"
+"      --heatmap F.png  write the row-normalised confusion matrix as a heat map:\n"
+"                       rows = ground truth, columns = prediction, the percentage\n"
+"                       of the row in each cell, class colours and ids on the\n"
+"                       edges, grey rows for classes absent from the ground truth\n"
+"      --errors DIR     write DIR/NAME.png per tile: right pixels in their class\n"
+"                       colour at half brightness, wrong ones red, pixels left out\n"
+"                       (ignore label) black\n"
+"      --scene          whole scenes: not yet supported (tile them with unet-tile)\n"
+"      --quiet          no progress or warnings (errors still shown)\n"
+"      --version        print the version\n"
+"  -h, --help           this text\n\n"
+"Output: the table goes to stdout; with --json, stdout holds only the JSON and\n"
+"the table goes to stderr (left out with --quiet). Progress, warnings and\n"
+"per-tile errors go to stderr. Class names and colours come from the model's\n"
+"metadata, else TILES/classes.tsv, else the default palette.\n\n"
+"Definitions (pixels whose mask value is the ignore label, or is not a class\n"
+"of the model, are not counted): for class c, TP = pixels of c predicted c,\n"
+"FP = pixels of other classes predicted c, FN = pixels of c predicted as\n"
+"another class, support = TP + FN.\n"
+"  precision = TP / (TP + FP)       recall = TP / (TP + FN)\n"
+"  F1 = 2 TP / (2 TP + FP + FN)     IoU = TP / (TP + FP + FN)\n"
+"A ratio whose denominator is 0 is undefined: printed n/a (null in JSON, empty\n"
+"in CSV). So a class absent from the ground truth and never predicted has all\n"
+"four undefined; one absent but predicted has precision, F1 and IoU 0 and\n"
+"recall undefined; one present but never predicted has precision undefined and\n"
+"recall, F1 and IoU 0. Mean IoU and macro F1 are means over the classes present\n"
+"in the ground truth (support > 0); weighted F1 weights each class's F1 by its\n"
+"support; pixel accuracy = correct pixels / counted pixels.\n\n"
+"A missing mask, a mask whose size differs from its image, an unreadable file\n"
+"or a failed run is reported for that tile and the others go on.\n"
+"Exit status: 0 all tiles evaluated; 1 some tiles (or an output) failed;\n"
+"2 bad usage, unusable model or no tiles; 3 interrupted (the metrics so far\n"
+"are still reported).\n");
+}
+
+static void warn(const options *o, const char *fmt, ...)
+{
+    if (o->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, PROG ": warning: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p) {
+        fprintf(stderr, PROG ": out of memory\n");
+        exit(EXIT_USAGE);
+    }
+    return p;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = malloc(la + lb + 2);
+    if (!p) {
+        fprintf(stderr, PROG ": out of memory\n");
+        exit(EXIT_USAGE);
+    }
+    memcpy(p, a, la);
+    p[la] = '/';
+    memcpy(p + la + 1, b, lb + 1);
+    return p;
+}
+
+static int mkdir_p(const char *path)
+{
+    char *tmp = xstrdup(path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
+            free(tmp);
+            return -1;
+        }
+        *p = '/';
+    }
+    int rc = mkdir(tmp, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    free(tmp);
+    return rc;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- the tiles to evaluate ---------------------------------------------- */
+
+typedef struct eval_tile {
+    char *name;       /* image stem */
+    char *image;      /* path; NULL when folds.tsv names a tile without image */
+    const char *problem; /* set when the tile cannot be evaluated at all */
+} eval_tile;
+
+typedef struct tile_list {
+    eval_tile *t;
+    int n, cap;
+} tile_list;
+
+static void tiles_add(tile_list *l, char *name, char *image)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 256;
+        eval_tile *p = realloc(l->t, (size_t)cap * sizeof *p);
+        if (!p) {
+            fprintf(stderr, PROG ": out of memory\n");
+            exit(EXIT_USAGE);
+        }
+        l->t = p;
+        l->cap = cap;
+    }
+    l->t[l->n++] = (eval_tile){ name, image, NULL };
+}
+
+static void tiles_free(tile_list *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        free(l->t[i].name);
+        free(l->t[i].image);
+    }
+    free(l->t);
+    memset(l, 0, sizeof *l);
+}
+
+static int image_ext(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && dot != name &&
+           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+static int cmp_tiles(const void *a, const void *b)
+{
+    const eval_tile *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->image ? x->image : "", y->image ? y->image : "");
+}
+
+/* Every image in dir, sorted by name; two images with one stem are marked. */
+static int list_images(const char *dir, tile_list *out)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, PROG ": %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || !image_ext(de->d_name))
+            continue;
+        char *name = xstrdup(de->d_name);
+        *strrchr(name, '.') = '\0';
+        tiles_add(out, name, path_join(dir, de->d_name));
+    }
+    closedir(d);
+    if (out->n)
+        qsort(out->t, (size_t)out->n, sizeof *out->t, cmp_tiles);
+    for (int i = 1; i < out->n; i++)
+        if (!strcmp(out->t[i].name, out->t[i - 1].name))
+            out->t[i].problem = out->t[i - 1].problem =
+                "two images share this name (different extensions); keep one";
+    return 0;
+}
+
+static int same_fold(const char *a, const char *b)
+{
+    if (!strcmp(a, b))
+        return 1;
+    char *ea, *eb;
+    long x = strtol(a, &ea, 10), y = strtol(b, &eb, 10);
+    return *a && *b && !*ea && !*eb && x == y;
+}
+
+/* Keeps the tiles of fold o->fold, sorted by name; a listed
+ * tile without image is kept with a problem. Returns -1 on a usage error. */
+static int select_fold(const options *o, tile_list *all, tile_list *out)
+{
+    folds_table ft;
+    if (folds_read(o->folds_file, &ft) != UNET_OK) {
+        fprintf(stderr, PROG ": %s\n", unet_last_error());
+        return -1;
+    }
+    for (size_t r = 0; r < ft.n; r++) {
+        const folds_row *row = &ft.rows[r];
+        if (!same_fold(row->fold, o->fold))
+            continue;
+        /* all is sorted by name (then path): find the first image of this name. */
+        int lo = 0, hi = all->n;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (strcmp(all->t[mid].name, row->name) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < all->n && !strcmp(all->t[lo].name, row->name)) {
+            tiles_add(out, xstrdup(row->name), xstrdup(all->t[lo].image));
+            out->t[out->n - 1].problem = all->t[lo].problem;
+        } else {
+            tiles_add(out, xstrdup(row->name), NULL);
+            out->t[out->n - 1].problem = "listed in the folds file but there is no image of that name";
+        }
+    }
+    if (out->n == 0) {
+        fprintf(stderr, PROG ": %s lists no tile of fold '%s'; its folds:", o->folds_file, o->fold);
+        int shown = 0;
+        for (size_t r = 0; r < ft.n && shown < 20; r++) {
+            int seen = 0;
+            for (size_t q = 0; q < r && !seen; q++)
+                seen = !strcmp(ft.rows[q].fold, ft.rows[r].fold);
+            if (!seen) {
+                fprintf(stderr, " %s", ft.rows[r].fold);
+                shown++;
+            }
+        }
+        fprintf(stderr, "%s\n", ft.n ? "" : " (none: the file is empty)");
+        folds_free(&ft);
+        return -1;
+    }
+    folds_free(&ft);
+    return 0;
+}
+
+/* ---- class names and colours ---------------------------------------------- */
+
+static void resolve_classes(const options *o, const unet_model_meta *meta, int k, eval_class_info *cls)
+{
+    memset(cls, 0, sizeof *cls);
+    cls->n_classes = k;
+    unet_palette tiles_pal, def;
+    unet_palette_default(&def);
+    char *path = path_join(o->tiles, "classes.tsv");
+    struct stat st;
+    int have_tsv = 0;
+    if (stat(path, &st) == 0) {
+        if (unet_palette_read(path, &tiles_pal) == UNET_OK)
+            have_tsv = 1;
+        else
+            warn(o, "%s: %s; not used for class names", path, unet_last_error());
+    }
+    for (int c = 0; c < k; c++) {
+        const char *name = NULL;
+        const uint8_t *rgb = NULL;
+        if (meta->has_names && c < meta->n_classes)
+            name = meta->names[c];
+        else if (have_tsv && c < tiles_pal.n_classes)
+            name = tiles_pal.classes[c].name;
+        else if (c < def.n_classes)
+            name = def.classes[c].name;
+        if (meta->has_colors && c < meta->n_classes)
+            rgb = meta->colors[c];
+        else if (have_tsv && c < tiles_pal.n_classes)
+            rgb = tiles_pal.classes[c].rgb;
+        else if (c < def.n_classes)
+            rgb = def.classes[c].rgb;
+        if (name)
+            snprintf(cls->names[c], sizeof cls->names[c], "%s", name);
+        else
+            snprintf(cls->names[c], sizeof cls->names[c], "class %d", c);
+        if (rgb) {
+            memcpy(cls->colors[c], rgb, 3);
+        } else { /* a deterministic spread for classes beyond every palette */
+            cls->colors[c][0] = (uint8_t)(c * 73);
+            cls->colors[c][1] = (uint8_t)(c * 151);
+            cls->colors[c][2] = (uint8_t)(c * 211);
+        }
+    }
+    if ((meta->has_names || meta->has_colors) && meta->n_classes != k)
+        warn(o, "the model's metadata lists %d classes but its output has %d", meta->n_classes, k);
+    if (have_tsv && tiles_pal.n_classes != k)
+        warn(o, "%s lists %d classes but the model has %d; mask values are read as the model's class ids",
+             path, tiles_pal.n_classes, k);
+    else if (have_tsv && meta->has_names)
+        for (int c = 0; c < k; c++)
+            if (strcmp(tiles_pal.classes[c].name, cls->names[c])) {
+                warn(o, "class %d is '%s' in the model but '%s' in %s", c, cls->names[c],
+                     tiles_pal.classes[c].name, path);
+                break;
+            }
+    free(path);
+}
+
+/* ---- the evaluation ----------------------------------------------------------- */
+
+typedef struct loaded_tile {
+    int index;
+    unet_image image, mask;
+} loaded_tile;
+
+typedef struct evaluator {
+    const options *o;
+    tile_list *tiles;
+    unsigned char *tile_failed;
+    unet_model *model;
+    unet_session *session;
+    unet_model_meta meta;
+    tile_batch tb;
+    int ignore_label;
+    int k_hint;
+    unet_confusion cm;         /* counts == NULL until the class count is known */
+    eval_class_info cls;
+    eval_run run;
+    uint8_t *pred;
+    size_t pred_cap;
+    uint8_t *rgb;
+    size_t rgb_cap;
+} evaluator;
+
+static void fail(evaluator *e, int index, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const eval_tile *t = &e->tiles->t[index];
+    fprintf(stderr, "%s" PROG ": %s: %s\n", !e->o->quiet && isatty(2) ? "\n" : "", t->name, msg);
+    eval_failure *p = realloc(e->run.failures, (size_t)(e->run.n_failures + 1) * sizeof *p);
+    if (p) {
+        e->run.failures = p;
+        p[e->run.n_failures].tile = xstrdup(t->name);
+        p[e->run.n_failures].error = xstrdup(msg);
+        e->run.n_failures++;
+    }
+    if (!e->tile_failed[index]) {
+        e->tile_failed[index] = 1;
+        e->run.failed++;
+    }
+}
+
+static int grow(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    uint8_t *p = realloc(*buf, need);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = need;
+    return 0;
+}
+
+static int ensure_matrix(evaluator *e, int k)
+{
+    if (e->cm.counts)
+        return 0;
+    if (unet_confusion_init(&e->cm, k) != UNET_OK) {
+        fprintf(stderr, PROG ": %s\n", unet_last_error());
+        return -1;
+    }
+    resolve_classes(e->o, &e->meta, k, &e->cls);
+    return 0;
+}
+
+/* Reads image and mask of tile i; 0 when both are usable. */
+static int load_tile(evaluator *e, int i, loaded_tile *lt)
+{
+    memset(lt, 0, sizeof *lt);
+    lt->index = i;
+    const eval_tile *t = &e->tiles->t[i];
+    if (t->problem) {
+        fail(e, i, "%s", t->problem);
+        return -1;
+    }
+    char *mask_name = malloc(strlen(t->name) + 5);
+    if (!mask_name) {
+        fail(e, i, "out of memory");
+        return -1;
+    }
+    sprintf(mask_name, "%s.png", t->name);
+    char *masks = path_join(e->o->tiles, "masks");
+    char *mask_path = path_join(masks, mask_name);
+    free(masks);
+    free(mask_name);
+    int rc = -1;
+    struct stat st;
+    if (stat(mask_path, &st) != 0) {
+        fail(e, i, "no mask: %s: %s", mask_path, strerror(errno));
+    } else if (unet_image_read(t->image, UNET_IMAGE_DEFAULT, &lt->image) != UNET_OK) {
+        fail(e, i, "%s", unet_last_error());
+    } else if (unet_image_read(mask_path, UNET_IMAGE_PALETTE_INDEX, &lt->mask) != UNET_OK) {
+        fail(e, i, "%s", unet_last_error());
+    } else if (lt->mask.channels != 1) {
+        fail(e, i, "%s has %d channels; expected an index mask (8-bit gray or palette PNG, value = class id)",
+             mask_path, lt->mask.channels);
+    } else if (lt->mask.width != lt->image.width || lt->mask.height != lt->image.height) {
+        fail(e, i, "mask %s is %dx%d but image %s is %dx%d", mask_path, lt->mask.width, lt->mask.height,
+             t->image, lt->image.width, lt->image.height);
+    } else {
+        rc = 0;
+    }
+    if (rc != 0) {
+        unet_image_free(&lt->image);
+        unet_image_free(&lt->mask);
+    }
+    free(mask_path);
+    return rc;
+}
+
+static void count_tile(evaluator *e, const loaded_tile *lt, const uint8_t *pred)
+{
+    const eval_tile *t = &e->tiles->t[lt->index];
+    size_t n = (size_t)lt->mask.width * (size_t)lt->mask.height;
+    const uint8_t *truth = lt->mask.pixels;
+    int k = e->cm.n_classes;
+    uint64_t ignored = 0, unknown = 0;
+    int first_unknown = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (truth[i] == e->ignore_label)
+            ignored++;
+        else if (truth[i] >= k) {
+            if (!unknown)
+                first_unknown = truth[i];
+            unknown++;
+        }
+    }
+    if (unet_confusion_add(&e->cm, truth, pred, n, e->ignore_label) != UNET_OK) {
+        fail(e, lt->index, "%s", unet_last_error());
+        return;
+    }
+    e->run.ignored_pixels += ignored;
+    e->run.unknown_label_pixels += unknown;
+    e->run.evaluated++;
+    if (unknown)
+        warn(e->o, "%s: %llu mask pixels hold labels that are not classes of the model (first: %d); left out",
+             t->name, (unsigned long long)unknown, first_unknown);
+    if (e->o->errors) {
+        if (grow(&e->rgb, &e->rgb_cap, 3 * n) != 0) {
+            fail(e, lt->index, "out of memory for the error map");
+            return;
+        }
+        error_map_render(truth, pred, n, k, e->ignore_label, (const uint8_t(*)[3])e->cls.colors, e->rgb);
+        unet_image im = { lt->mask.width, lt->mask.height, 3, e->rgb };
+        char *file = malloc(strlen(t->name) + 5);
+        if (!file) {
+            fail(e, lt->index, "out of memory");
+            return;
+        }
+        sprintf(file, "%s.png", t->name);
+        char *path = path_join(e->o->errors, file);
+        free(file);
+        if (unet_png_write(path, &im, NULL, 0) != UNET_OK)
+            fail(e, lt->index, "error map not written: %s", unet_last_error());
+        free(path);
+    }
+}
+
+static void flush(evaluator *e, loaded_tile *batch, int n)
+{
+    if (n == 0)
+        return;
+    int h = batch[0].image.height, w = batch[0].image.width, k = 0;
+    size_t plane = (size_t)h * (size_t)w;
+    const unet_image **images = malloc((size_t)n * sizeof *images);
+    for (int b = 0; images && b < n; b++)
+        images[b] = &batch[b].image;
+    if (!images || grow(&e->pred, &e->pred_cap, (size_t)n * plane) != 0) {
+        for (int b = 0; b < n; b++)
+            fail(e, batch[b].index, "out of memory for %d predictions of %dx%d", n, w, h);
+    } else if (tile_batch_predict(&e->tb, images, n, e->pred, &k) != UNET_OK) {
+        char msg[2048];
+        snprintf(msg, sizeof msg, "%s", unet_last_error());
+        for (int b = 0; b < n; b++)
+            fail(e, batch[b].index, "%s", msg);
+    } else if (ensure_matrix(e, k) != 0) {
+        for (int b = 0; b < n; b++)
+            fail(e, batch[b].index, "no confusion matrix for %d classes", k);
+    } else if (k != e->cm.n_classes) {
+        for (int b = 0; b < n; b++)
+            fail(e, batch[b].index, "the model gave %d classes for this tile size but %d before", k,
+                 e->cm.n_classes);
+    } else {
+        for (int b = 0; b < n; b++)
+            count_tile(e, &batch[b], e->pred + (size_t)b * plane);
+    }
+    free(images);
+    for (int b = 0; b < n; b++) {
+        unet_image_free(&batch[b].image);
+        unet_image_free(&batch[b].mask);
+    }
+}
+
+static void progress(const evaluator *e, int done)
+{
+    if (e->o->quiet || !isatty(2))
+        return;
+    fprintf(stderr, "\r" PROG ": %d/%d tiles", done, e->tiles->n);
+    fflush(stderr);
+}
+
+/* Opens the model and its session; 0 on success. */
+static int open_model(evaluator *e)
+{
+    const options *o = e->o;
+    if (unet_model_open_file(o->model, NULL, &e->model) != UNET_OK) {
+        fprintf(stderr, PROG ": %s\n", unet_last_error());
+        return -1;
+    }
+    if (unet_model_read_meta(e->model, &e->meta) != UNET_OK) {
+        fprintf(stderr, PROG ": %s: %s\n", o->model, unet_last_error());
+        return -1;
+    }
+    if (unet_model_input_count(e->model) != 1 || unet_model_output_count(e->model) < 1) {
+        fprintf(stderr, PROG ": %s: the model has %d inputs and %d outputs; segmentation needs one image input and a class-score output\n",
+                o->model, unet_model_input_count(e->model), unet_model_output_count(e->model));
+        return -1;
+    }
+    unet_tensor_info in, out;
+    if (unet_model_input_info(e->model, 0, &in) != UNET_OK || unet_model_output_info(e->model, 0, &out) != UNET_OK) {
+        fprintf(stderr, PROG ": %s: %s\n", o->model, unet_last_error());
+        return -1;
+    }
+    if (out.rank == 4) {
+        int64_t c = e->meta.input.nhwc ? out.dims[3] : out.dims[1];
+        if (c > 0 && c <= 255)
+            e->k_hint = (int)c;
+    }
+    if (!e->k_hint && e->meta.n_classes > 0)
+        e->k_hint = e->meta.n_classes;
+    unet_session_options so = { o->threads, 0, 0 };
+    if (unet_session_create(e->model, &so, &e->session) != UNET_OK) {
+        fprintf(stderr, PROG ": %s\n", unet_last_error());
+        return -1;
+    }
+    tile_batch_init(&e->tb, e->session, &e->meta.input, &in);
+    e->ignore_label = o->ignore_label >= 0 ? o->ignore_label : e->meta.ignore_label;
+    return 0;
+}
+
+/* Writes the JSON (stdout and/or file), CSV and heat map; 0 when all were written. */
+static int write_outputs(evaluator *e, const unet_metrics *m)
+{
+    const options *o = e->o;
+    int ok = 1;
+    FILE *table = o->json ? (o->quiet ? NULL : stderr) : stdout;
+    if (table)
+        eval_report_table(table, &e->run, &e->cm, m, &e->cls);
+    if (o->json || o->json_file) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f) {
+            fprintf(stderr, PROG ": out of memory for the JSON report\n");
+            return -1;
+        }
+        eval_report_json(f, &e->run, &e->cm, m, &e->cls);
+        fclose(f);
+        if (o->json) {
+            fwrite(buf, 1, len, stdout);
+            fflush(stdout);
+        }
+        if (o->json_file && atomic_write_file(o->json_file, buf, len) != UNET_OK) {
+            fprintf(stderr, PROG ": %s\n", unet_last_error());
+            ok = 0;
+        }
+        free(buf);
+    }
+    if (o->csv) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f) {
+            fprintf(stderr, PROG ": out of memory for the CSV report\n");
+            return -1;
+        }
+        eval_report_csv(f, &e->cm, m, &e->cls);
+        fclose(f);
+        if (atomic_write_file(o->csv, buf, len) != UNET_OK) {
+            fprintf(stderr, PROG ": %s\n", unet_last_error());
+            ok = 0;
+        }
+        free(buf);
+    }
+    if (o->heatmap) {
+        if (!e->cm.counts) {
+            fprintf(stderr, PROG ": %s not written: the model's class count is unknown (no tile was evaluated)\n",
+                    o->heatmap);
+            ok = 0;
+        } else if (confusion_heatmap_write(o->heatmap, e->cm.counts, e->cm.n_classes,
+                                           (const uint8_t(*)[3])e->cls.colors) != UNET_OK) {
+            fprintf(stderr, PROG ": %s\n", unet_last_error());
+            ok = 0;
+        }
+    }
+    return ok ? 0 : -1;
+}
+
+static int evaluate(const options *o, tile_list *tiles)
+{
+    evaluator *e = calloc(1, sizeof *e);
+    if (!e) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return EXIT_USAGE;
+    }
+    e->o = o;
+    e->tiles = tiles;
+    e->tile_failed = calloc((size_t)tiles->n + 1, 1);
+    loaded_tile *batch = calloc((size_t)o->batch, sizeof *batch);
+    int status = EXIT_USAGE;
+    if (!e->tile_failed || !batch) {
+        fprintf(stderr, PROG ": out of memory\n");
+        goto done;
+    }
+    if (open_model(e) != 0)
+        goto done;
+    e->run.model = o->model;
+    e->run.tiles = o->tiles;
+    e->run.folds_file = o->folds_file;
+    e->run.fold = o->fold;
+    e->run.ignore_label = e->ignore_label;
+    e->run.selected = tiles->n;
+
+    double t0 = now_seconds();
+    int n = 0, i;
+    for (i = 0; i < tiles->n && !interrupted; i++) {
+        loaded_tile lt;
+        if (load_tile(e, i, &lt) != 0)
+            continue;
+        if (n > 0 && (lt.image.width != batch[0].image.width || lt.image.height != batch[0].image.height)) {
+            flush(e, batch, n); /* a new size starts a new batch */
+            n = 0;
+        }
+        batch[n++] = lt;
+        if (n == o->batch) {
+            flush(e, batch, n);
+            n = 0;
+            progress(e, i + 1);
+        }
+    }
+    flush(e, batch, n);
+    progress(e, i);
+    if (!o->quiet && isatty(2))
+        fputc('\n', stderr);
+    e->run.seconds = now_seconds() - t0;
+    e->run.interrupted = interrupted != 0;
+    if (interrupted)
+        fprintf(stderr, PROG ": interrupted after %d of %d tiles; the metrics cover the tiles evaluated\n", i,
+                tiles->n);
+
+    if (!e->cm.counts && e->k_hint > 0 && ensure_matrix(e, e->k_hint) != 0)
+        goto done;
+    unet_metrics *m = malloc(sizeof *m);
+    if (!m) {
+        fprintf(stderr, PROG ": out of memory\n");
+        goto done;
+    }
+    unet_metrics_compute(e->cm.counts ? &e->cm : NULL, m);
+    int out_failed = write_outputs(e, m) != 0;
+    free(m);
+    status = interrupted ? EXIT_INTERRUPTED : (e->run.failed || out_failed) ? EXIT_SOME_FAILED : 0;
+
+done:
+    for (int f = 0; f < e->run.n_failures; f++) {
+        free(e->run.failures[f].tile);
+        free(e->run.failures[f].error);
+    }
+    free(e->run.failures);
+    free(batch);
+    free(e->tile_failed);
+    free(e->pred);
+    free(e->rgb);
+    tile_batch_free(&e->tb);
+    unet_confusion_free(&e->cm);
+    unet_session_free(e->session);
+    unet_model_free(e->model);
+    free(e);
+    return status;
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, PROG ": %s must be an integer from %d to %d, got '%s'\n", opt, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    memset(&o, 0, sizeof o);
+    o.batch = 8;
+    o.ignore_label = -1;
+    enum { OPT_FOLDS_FILE = 256, OPT_FOLD, OPT_THREADS, OPT_JSON, OPT_JSON_FILE, OPT_CSV, OPT_HEATMAP,
+           OPT_ERRORS, OPT_IGNORE, OPT_SCENE, OPT_QUIET, OPT_VERSION };
+    static const struct option longopts[] = {
+        { "folds-file", required_argument, NULL, OPT_FOLDS_FILE }, { "fold", required_argument, NULL, OPT_FOLD },
+        { "batch", required_argument, NULL, 'b' }, { "threads", required_argument, NULL, OPT_THREADS },
+        { "json", no_argument, NULL, OPT_JSON }, { "json-file", required_argument, NULL, OPT_JSON_FILE },
+        { "csv", required_argument, NULL, OPT_CSV }, { "heatmap", required_argument, NULL, OPT_HEATMAP },
+        { "errors", required_argument, NULL, OPT_ERRORS }, { "ignore-label", required_argument, NULL, OPT_IGNORE },
+        { "scene", no_argument, NULL, OPT_SCENE }, { "quiet", no_argument, NULL, OPT_QUIET },
+        { "version", no_argument, NULL, OPT_VERSION }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "b:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_FOLDS_FILE: o.folds_file = optarg; break;
+        case OPT_FOLD:
+            if (!*optarg) {
+                fprintf(stderr, PROG ": --fold needs a fold label (0..K-1 or test)\n");
+                return EXIT_USAGE;
+            }
+            o.fold = optarg;
+            break;
+        case 'b':
+            if (parse_int("--batch", optarg, 1, 4096, &o.batch) != 0)
+                return EXIT_USAGE;
+            break;
+        case OPT_THREADS:
+            if (parse_int("--threads", optarg, 1, 1024, &o.threads) != 0)
+                return EXIT_USAGE;
+            break;
+        case OPT_JSON: o.json = 1; break;
+        case OPT_JSON_FILE: o.json_file = optarg; break;
+        case OPT_CSV: o.csv = optarg; break;
+        case OPT_HEATMAP: o.heatmap = optarg; break;
+        case OPT_ERRORS: o.errors = optarg; break;
+        case OPT_IGNORE:
+            if (parse_int("--ignore-label", optarg, 0, 255, &o.ignore_label) != 0)
+                return EXIT_USAGE;
+            break;
+        case OPT_SCENE:
+            fprintf(stderr, PROG ": --scene is not yet supported: whole-scene evaluation waits for the "
+                            "sliding-window scene inference of unet-infer. For now, cut the scenes into "
+                            "tiles with unet-tile and evaluate the tiles folder.\n");
+            return EXIT_USAGE;
+        case OPT_QUIET: o.quiet = 1; break;
+        case OPT_VERSION: printf(PROG " %s\n", UNET_VERSION_STRING); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, PROG ": %s\n", argc - optind < 2 ? "expected MODEL and TILES" : "too many arguments");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    o.model = argv[optind];
+    o.tiles = argv[optind + 1];
+    if (o.folds_file && !o.fold) {
+        fprintf(stderr, PROG ": --folds-file needs --fold K (which fold to evaluate)\n");
+        return EXIT_USAGE;
+    }
+    char *default_folds = path_join(o.tiles, "folds.tsv");
+    if (o.fold && !o.folds_file)
+        o.folds_file = default_folds;
+
+    int status = EXIT_USAGE;
+    tile_list all = { 0 }, chosen = { 0 };
+    char *images = path_join(o.tiles, "images");
+    struct stat st;
+    if (stat(images, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, PROG ": %s is not a tiles folder: %s is missing (expected images/ and masks/, as unet-tile writes)\n",
+                o.tiles, images);
+        goto out;
+    }
+    if (list_images(images, &all) != 0)
+        goto out;
+    tile_list *tiles = &all;
+    if (o.fold) {
+        if (select_fold(&o, &all, &chosen) != 0)
+            goto out;
+        tiles = &chosen;
+    }
+    if (tiles->n == 0) {
+        fprintf(stderr, PROG ": no PNG or JPEG images in %s\n", images);
+        goto out;
+    }
+    if (o.errors && mkdir_p(o.errors) != 0) {
+        fprintf(stderr, PROG ": cannot create %s: %s\n", o.errors, strerror(errno));
+        goto out;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    status = evaluate(&o, tiles);
+out:
+    tiles_free(&all);
+    tiles_free(&chosen);
+    free(images);
+    free(default_folds);
+    return status;
+}
