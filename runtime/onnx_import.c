@@ -18,6 +18,7 @@
 #define DEFAULT_MAX_ELEMENTS (1ULL << 31)
 #define MIN_OPSET 1
 #define MAX_TESTED_OPSET 17
+#define MAX_NODE_ATTRIBUTES 256
 
 /* protobuf-c allocations go through a counter so that a hostile file cannot
  * make the decoder allocate without bound (protobuf-c#796). */
@@ -212,11 +213,21 @@ static unet_status topo_sort(unet_model *m)
     }
     unet_status st = UNET_OK;
     if (tail != n) {
-        int bad = -1;
-        for (int i = 0; i < n && bad < 0; i++)
-            if (indeg[i] > 0)
-                bad = i;
-        st = unet_set_error(UNET_ERR_INVALID, "the graph has a cycle: node '%s' (%s) depends on its own output through %d node(s) that can never run", m->nodes[bad].name, m->nodes[bad].op_type, n - tail);
+        /* Name the nodes that wait forever: the cycle and what depends on it. */
+        char names[1024];
+        size_t len = 0;
+        int listed = 0;
+        names[0] = '\0';
+        for (int i = 0; i < n && listed < 8; i++) {
+            if (indeg[i] <= 0)
+                continue;
+            int w = snprintf(names + len, sizeof names - len, "%s'%s' (%s)", listed ? ", " : "", m->nodes[i].name, m->nodes[i].op_type);
+            if (w < 0 || (size_t)w >= sizeof names - len)
+                break;
+            len += (size_t)w;
+            listed++;
+        }
+        st = unet_set_error(UNET_ERR_INVALID, "the graph has a cycle: %d node(s) wait on their own outputs and can never run: %s%s", n - tail, names, n - tail > listed ? ", ..." : "");
     } else {
         node_t *sorted = malloc((size_t)n * sizeof *sorted);
         if (!sorted) {
@@ -304,8 +315,12 @@ static unet_status convert_graph(unet_model *m, const Onnx__GraphProto *g, const
                 continue;
             }
             int id = graph_find_value(m, name);
-            if (id >= 0)
-                return unet_set_error(UNET_ERR_INVALID, "node '%s' (%s): output '%s' is already produced by another node, an initializer or a graph input", n->name, n->op_type, name);
+            if (id >= 0) {
+                int first = m->values[id].producer;
+                if (first >= 0)
+                    return unet_set_error(UNET_ERR_INVALID, "node '%s' (%s): output '%s' is already produced by node '%s' (%s)", n->name, n->op_type, name, m->nodes[first].name, m->nodes[first].op_type);
+                return unet_set_error(UNET_ERR_INVALID, "node '%s' (%s): output '%s' is already an initializer or a graph input", n->name, n->op_type, name);
+            }
             UNET_TRY(graph_add_value(m, name, &id));
             m->values[id].producer = (int)(m->n_nodes - 1);
             n->out[o] = id;
@@ -326,8 +341,10 @@ static unet_status convert_graph(unet_model *m, const Onnx__GraphProto *g, const
             n->in[k] = id;
             m->values[id].n_consumers++;
         }
-        if (np->n_attribute > 4096)
-            return unet_set_error(UNET_ERR_LIMIT, "node '%s' (%s) has %zu attributes", n->name, n->op_type, np->n_attribute);
+        /* No ONNX operator has more than a few dozen attributes; the cap also
+         * bounds the quadratic duplicate check below. */
+        if (np->n_attribute > MAX_NODE_ATTRIBUTES)
+            return unet_set_error(UNET_ERR_LIMIT, "node '%s' (%s) has %zu attributes, more than the limit of %d", n->name, n->op_type, np->n_attribute, MAX_NODE_ATTRIBUTES);
         n->attrs = calloc(np->n_attribute ? np->n_attribute : 1, sizeof *n->attrs);
         if (!n->attrs)
             return unet_set_error(UNET_ERR_NOMEM, "out of memory");
@@ -380,8 +397,10 @@ static unet_status resolve_ops(unet_model *m)
         node_t *n = &m->nodes[i];
         int opset = graph_opset(m, n->domain);
         const char *why = NULL;
-        if (opset == 0 && n->domain[0]) {
-            why = "domain not imported";
+        if (opset == 0) {
+            /* ONNX requires an opset_import entry for every domain a node uses. */
+            why = n->domain[0] ? "its domain is not imported (no opset_import entry)"
+                               : "the default domain ai.onnx is not imported (no opset_import entry for it)";
         } else {
             n->opset = opset;
             n->def = ops_find(n->domain, n->op_type, opset);
@@ -393,6 +412,15 @@ static unet_status resolve_ops(unet_model *m)
             if (n->n_in < d->min_in || n->n_in > d->max_in || n->n_out < d->min_out || n->n_out > d->max_out) {
                 return unet_set_error(UNET_ERR_INVALID, "node '%s' (%s, opset %d) has %d inputs and %d outputs; expected %d..%d inputs and %d..%d outputs", n->name, n->op_type, opset, n->n_in, n->n_out, d->min_in, d->max_in, d->min_out, d->max_out);
             }
+            /* An empty name omits an optional input or output; the first
+             * min_in / min_out are required (builders index them unchecked:
+             * fuzz_onnx found a Relu whose input name began with a NUL byte). */
+            for (int k = 0; k < d->min_in; k++)
+                if (n->in[k] < 0)
+                    return unet_set_error(UNET_ERR_INVALID, "node '%s' (%s, opset %d): input %d is required but its name is empty", n->name, n->op_type, opset, k);
+            for (int k = 0; k < d->min_out; k++)
+                if (n->out[k] < 0)
+                    return unet_set_error(UNET_ERR_INVALID, "node '%s' (%s, opset %d): output %d is required but its name is empty", n->name, n->op_type, opset, k);
             if (d->check) {
                 unet_status s = d->check(m, n);
                 if (s == UNET_ERR_UNSUPPORTED) {
@@ -475,6 +503,9 @@ unet_status unet_model_open_memory(const void *data, size_t size, const char *na
     uint64_t max_bytes = opts && opts->max_model_bytes ? opts->max_model_bytes : DEFAULT_MAX_MODEL_BYTES;
     if (size > max_bytes)
         return unet_set_error(UNET_ERR_LIMIT, "%s: %zu bytes exceed the model size cap of %llu", label, size, (unsigned long long)max_bytes);
+    /* Zero bytes decode as an empty ModelProto; say what it really is. */
+    if (size == 0)
+        return unet_set_error(UNET_ERR_PARSE, "%s: empty file (0 bytes), not an ONNX model", label);
     tensor_load_ctx tctx = {
         .base_dir = base_dir,
         .allow_external = !(opts && opts->refuse_external_data),
@@ -495,6 +526,7 @@ unet_status unet_model_open_memory(const void *data, size_t size, const char *na
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");
     }
     m->name = strdup(label);
+    m->max_tensor_elements = tctx.max_elements;
     unet_status s = m->name ? convert_model(m, mp, &tctx) : unet_set_error(UNET_ERR_NOMEM, "out of memory");
     onnx__model_proto__free_unpacked(mp, &alloc);
     if (s != UNET_OK) {
@@ -536,10 +568,6 @@ unet_status unet_model_open_file(const char *path, const unet_load_options *opts
     if (got != size) {
         free(buf);
         return unet_set_error(UNET_ERR_IO, "%s: short read", path);
-    }
-    if (size == 0) {
-        free(buf);
-        return unet_set_error(UNET_ERR_PARSE, "%s: empty file", path);
     }
     char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');

@@ -91,7 +91,9 @@ static unet_status read_external(const Onnx__TensorProto *t, const char *tname,
                 return unet_set_error(UNET_ERR_INVALID, "tensor '%s': external data length '%s' is not a non-negative integer", tname, e->value);
         }
     }
-    if (!ctx->allow_external || !ctx->base_dir)
+    if (!ctx->allow_external)
+        return unet_set_error(UNET_ERR_UNSUPPORTED, "tensor '%s': external data is refused (the load options set refuse_external_data)", tname);
+    if (!ctx->base_dir)
         return unet_set_error(UNET_ERR_UNSUPPORTED, "tensor '%s': external data is not allowed when loading from memory without a base folder", tname);
     if (!location)
         return unet_set_error(UNET_ERR_INVALID, "tensor '%s': external data has no location", tname);
@@ -120,9 +122,14 @@ static unet_status read_external(const Onnx__TensorProto *t, const char *tname,
         int last = e == NULL;
         int nfd = openat(dirfd, comp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
         int err = errno;
+        /* A symlinked folder fails with ENOTDIR (O_DIRECTORY wins): say why. */
+        struct stat lst;
+        int is_link = nfd < 0 && fstatat(dirfd, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode);
         close(dirfd);
+        if (nfd < 0 && is_link)
+            return unet_set_error(UNET_ERR_IO, "tensor '%s': external data '%s' in '%s': '%s' is a symbolic link (symlinks are refused)", tname, location, ctx->base_dir, comp);
         if (nfd < 0)
-            return unet_set_error(UNET_ERR_IO, "tensor '%s': cannot open external data '%s' in '%s': %s%s", tname, location, ctx->base_dir, strerror(err), err == ELOOP ? " (symlinks are refused)" : "");
+            return unet_set_error(UNET_ERR_IO, "tensor '%s': cannot open external data '%s' in '%s': %s", tname, location, ctx->base_dir, strerror(err));
         if (last) {
             fd = nfd;
             break;
@@ -175,6 +182,9 @@ unet_status tensor_from_proto(const Onnx__TensorProto *t, const tensor_load_ctx 
         return unet_wrap_error(UNET_ERR_LIMIT, "tensor '%s'", tname);
     if ((uint64_t)numel > ctx->max_elements)
         return unet_set_error(UNET_ERR_LIMIT, "tensor '%s': %lld elements exceed the cap of %llu", tname, (long long)numel, (unsigned long long)ctx->max_elements);
+    /* The cap is the caller's to raise: the byte count may still wrap. */
+    if ((uint64_t)numel > SIZE_MAX / esz)
+        return unet_set_error(UNET_ERR_LIMIT, "tensor '%s': %lld elements of %s do not fit in memory", tname, (long long)numel, unet_dtype_name(dt));
     size_t bytes = (size_t)numel * esz;
 
     /* Decide where the data comes from and check its length before allocating. */

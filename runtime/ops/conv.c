@@ -311,6 +311,15 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
         dil[i] = g.dil[i] - 1;
         pl[i] = g.pad_l[i];
         pr[i] = g.pad_r[i];
+        /* oneDNN has no output_padding: its size check divides by the stride,
+         * which absorbs output_padding below the stride; beyond that (only
+         * possible through the dilation) it must come out of the end padding,
+         * and oneDNN refuses negative padding. */
+        if (transposed && g.out_pad[i] >= g.stride[i]) {
+            if (g.pad_r[i] < g.out_pad[i])
+                return unet_set_error(UNET_ERR_UNSUPPORTED, "spatial dim %d: output_padding %lld is not below the stride %lld and exceeds the end padding %lld (oneDNN cannot express it)", i, (long long)g.out_pad[i], (long long)g.stride[i], (long long)g.pad_r[i]);
+            pr[i] = g.pad_r[i] - g.out_pad[i];
+        }
     }
     dnnl_primitive_attr_t attr = plan_make_attr();
     set_post_ops(n, attr);

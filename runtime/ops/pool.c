@@ -18,6 +18,62 @@ unet_status pool_check(const unet_model *m, const node_t *n)
     return UNET_OK;
 }
 
+/* AveragePool with count_include_pad=1 when ceil_mode lets the last window run
+ * past the end padding: ONNX Runtime and PyTorch divide by the window clipped
+ * to the padded input, oneDNN by the whole kernel. This plain kernel does the
+ * former; spatial dims are viewed as 3 (missing ones of size 1). */
+static unet_status avgpool_clipped_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out)
+{
+    (void)n_in;
+    (void)n_out;
+    int sp = in[0].rank - 2;
+    int64_t k[3] = { 1, 1, 1 }, s[3] = { 1, 1, 1 }, d[3] = { 1, 1, 1 }, pl[3] = { 0, 0, 0 }, pr[3] = { 0, 0, 0 };
+    int64_t isz[3] = { 1, 1, 1 }, osz[3] = { 1, 1, 1 };
+    int64_t kk[UNET_MAX_RANK], ss[UNET_MAX_RANK], dd[UNET_MAX_RANK], pads[UNET_MAX_RANK * 2];
+    op_spatial_attr(n, "kernel_shape", kk, sp, 1);
+    op_spatial_attr(n, "strides", ss, sp, 1);
+    op_spatial_attr(n, "dilations", dd, sp, 1);
+    int np = node_attr_ints(n, "pads", pads, UNET_MAX_RANK * 2);
+    if (strcmp(node_attr_string(n, "auto_pad", "NOTSET"), "NOTSET"))
+        np = 0; /* VALID (SAME never gets here: its windows end inside the padding) */
+    for (int i = 0; i < sp; i++) {
+        int j = 3 - sp + i;
+        k[j] = kk[i];
+        s[j] = ss[i];
+        d[j] = dd[i];
+        pl[j] = np > 0 ? pads[i] : 0;
+        pr[j] = np > 0 ? pads[sp + i] : 0;
+        isz[j] = in[0].dims[2 + i];
+        osz[j] = out[0].dims[2 + i];
+    }
+    int64_t planes = in[0].dims[0] * in[0].dims[1];
+    const float *x = in[0].data;
+    float *y = out[0].data;
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x + c * isz[0] * isz[1] * isz[2];
+        for (int64_t o0 = 0; o0 < osz[0]; o0++)
+            for (int64_t o1 = 0; o1 < osz[1]; o1++)
+                for (int64_t o2 = 0; o2 < osz[2]; o2++) {
+                    int64_t o[3] = { o0, o1, o2 }, lo[3], hi[3], div = 1;
+                    for (int j = 0; j < 3; j++) {
+                        lo[j] = o[j] * s[j] - pl[j];
+                        hi[j] = lo[j] + (k[j] - 1) * d[j] + 1;
+                        if (hi[j] > isz[j] + pr[j])
+                            hi[j] = isz[j] + pr[j];
+                        div *= 1 + (hi[j] - lo[j] - 1) / d[j];
+                    }
+                    double sum = 0;
+                    for (int64_t a = lo[0]; a < hi[0]; a += d[0])
+                        for (int64_t b = lo[1]; b < hi[1]; b += d[1])
+                            for (int64_t e = lo[2]; e < hi[2]; e += d[2])
+                                if (a >= 0 && a < isz[0] && b >= 0 && b < isz[1] && e >= 0 && e < isz[2])
+                                    sum += xp[(a * isz[1] + b) * isz[2] + e];
+                    y[((c * osz[0] + o0) * osz[1] + o1) * osz[2] + o2] = (float)(sum / (double)div);
+                }
+    }
+    return UNET_OK;
+}
+
 unet_status pool_build(plan_t *p, const node_t *n)
 {
     UNET_TRY(op_require_float(p, n, 0));
@@ -31,6 +87,7 @@ unet_status pool_build(plan_t *p, const node_t *n)
     int is_max = strstr(n->op_type, "Max") != NULL;
     int64_t k[UNET_MAX_RANK], s[UNET_MAX_RANK], d[UNET_MAX_RANK], pl[UNET_MAX_RANK], pr[UNET_MAX_RANK];
     int64_t out[UNET_MAX_RANK];
+    int clipped = 0; /* a window runs past the end padding (ceil_mode) */
     out[0] = tx->dims[0];
     out[1] = tx->dims[1];
     if (global) {
@@ -79,10 +136,15 @@ unet_status pool_build(plan_t *p, const node_t *n)
                     out[2 + i]--; /* the last window must start inside the input or left padding */
             }
             /* oneDNN wants the right padding that makes its formula give out. */
+            int64_t given_pr = pr[i];
             pr[i] = (out[2 + i] - 1) * s[i] + ek - in - pl[i];
+            if (pr[i] > given_pr)
+                clipped = 1;
         }
     }
     UNET_TRY(plan_set_shape(p, n->out[0], UNET_DTYPE_FLOAT, rank, out));
+    if (clipped && !is_max && node_attr_int(n, "count_include_pad", 0))
+        return plan_add_plain(p, n, n->in, 1, n->out, 1, avgpool_clipped_run);
     dnnl_dims_t dd, ds, dk, ddil, dpl, dpr;
     for (int i = 0; i < rank; i++)
         dd[i] = out[i];
