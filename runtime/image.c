@@ -64,6 +64,20 @@ static const char *other_format_name(const uint8_t *b, size_t n)
     return NULL;
 }
 
+/* n pixels of c channels to RGB: gray replicated, alpha dropped. */
+static void to_rgb(const uint8_t *s, int c, size_t n, uint8_t *rgb)
+{
+    for (size_t i = 0; i < n; i++, s += c) {
+        if (c <= 2) {
+            rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = s[0];
+        } else {
+            rgb[3 * i] = s[0];
+            rgb[3 * i + 1] = s[1];
+            rgb[3 * i + 2] = s[2];
+        }
+    }
+}
+
 /* Converts any channel count to RGB: gray replicated, alpha dropped. */
 static unet_status force_rgb(const char *name, unet_image *img)
 {
@@ -74,17 +88,7 @@ static unet_status force_rgb(const char *name, unet_image *img)
     if (!rgb)
         return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory converting %dx%d image to RGB",
                               name, img->width, img->height);
-    const uint8_t *s = img->pixels;
-    int c = img->channels;
-    for (size_t i = 0; i < n; i++, s += c) {
-        if (c <= 2) {
-            rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = s[0];
-        } else {
-            rgb[3 * i] = s[0];
-            rgb[3 * i + 1] = s[1];
-            rgb[3 * i + 2] = s[2];
-        }
-    }
+    to_rgb(img->pixels, img->channels, n, rgb);
     free(img->pixels);
     img->pixels = rgb;
     img->channels = 3;
@@ -102,28 +106,40 @@ static unet_status check_flags(const char *name, int flags)
     return UNET_OK;
 }
 
+typedef enum format { FORMAT_PNG, FORMAT_JPEG } format;
+
+/* The format from the first bytes, or an error naming what the file is. */
+static unet_status sniff(const char *name, const uint8_t *head, size_t head_len, format *fmt)
+{
+    if (head_len == 0)
+        return unet_set_error(UNET_ERR_PARSE, "%s: empty file, not an image", name);
+    if (head_len >= sizeof png_signature && memcmp(head, png_signature, sizeof png_signature) == 0) {
+        *fmt = FORMAT_PNG;
+        return UNET_OK;
+    }
+    if (head_len >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) {
+        *fmt = FORMAT_JPEG;
+        return UNET_OK;
+    }
+    const char *other = other_format_name(head, head_len);
+    if (other)
+        return unet_set_error(UNET_ERR_UNSUPPORTED,
+                              "%s: %s image; only PNG and JPEG are supported", name, other);
+    char hex[3 * 8 + 1] = "";
+    for (size_t i = 0; i < head_len && i < 8; i++)
+        snprintf(hex + 3 * i, sizeof hex - 3 * i, "%s%02x", i ? " " : "", head[i]);
+    return unet_set_error(UNET_ERR_PARSE,
+                          "%s: unknown image format (first bytes %s), expected PNG or JPEG",
+                          name, hex);
+}
+
 static unet_status decode(const unet_image_source *src, const uint8_t *head, size_t head_len,
                           int flags, unet_image *out)
 {
-    unet_status s;
-    if (head_len == 0)
-        return unet_set_error(UNET_ERR_PARSE, "%s: empty file, not an image", src->name);
-    if (head_len >= sizeof png_signature && memcmp(head, png_signature, sizeof png_signature) == 0) {
-        s = unet_png_decode(src, (flags & UNET_IMAGE_PALETTE_INDEX) != 0, out);
-    } else if (head_len >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) {
-        s = unet_jpeg_decode(src, out);
-    } else {
-        const char *other = other_format_name(head, head_len);
-        if (other)
-            return unet_set_error(UNET_ERR_UNSUPPORTED,
-                                  "%s: %s image; only PNG and JPEG are supported", src->name, other);
-        char hex[3 * 8 + 1] = "";
-        for (size_t i = 0; i < head_len && i < 8; i++)
-            snprintf(hex + 3 * i, sizeof hex - 3 * i, "%s%02x", i ? " " : "", head[i]);
-        return unet_set_error(UNET_ERR_PARSE,
-                              "%s: unknown image format (first bytes %s), expected PNG or JPEG",
-                              src->name, hex);
-    }
+    format fmt;
+    UNET_TRY(sniff(src->name, head, head_len, &fmt));
+    unet_status s = fmt == FORMAT_PNG ? unet_png_decode(src, (flags & UNET_IMAGE_PALETTE_INDEX) != 0, out)
+                                      : unet_jpeg_decode(src, out);
     if (s != UNET_OK)
         return s;
     if (flags & UNET_IMAGE_FORCE_RGB) {
@@ -176,4 +192,121 @@ unet_status unet_image_read_memory(const void *data, size_t size, const char *na
     UNET_TRY(check_flags(name, flags));
     unet_image_source src = {.name = name, .data = data, .size = size};
     return decode(&src, data, size, flags, out);
+}
+
+/* ---- row by row ---- */
+
+struct unet_image_reader {
+    FILE *file;
+    char *path;
+    unet_image_source src;
+    unet_png_rows *png;
+    unet_jpeg_rows *jpeg;
+    int width, height, channels;    /* as given to the caller */
+    int decoded_channels;           /* as the decoder gives them */
+    uint8_t *row;                   /* one decoded row, when converting to RGB */
+    int next_row;
+    int broken;
+};
+
+void unet_image_reader_close(unet_image_reader *r)
+{
+    if (!r)
+        return;
+    unet_png_rows_close(r->png);
+    unet_jpeg_rows_close(r->jpeg);
+    if (r->file)
+        fclose(r->file);
+    free(r->path);
+    free(r->row);
+    free(r);
+}
+
+unet_status unet_image_reader_open(const char *path, int flags, unet_image_reader **out)
+{
+    if (!out)
+        return unet_set_error(UNET_ERR_ARG, "unet_image_reader_open: out is NULL");
+    *out = NULL;
+    if (!path)
+        return unet_set_error(UNET_ERR_ARG, "unet_image_reader_open: path is NULL");
+    UNET_TRY(check_flags(path, flags));
+    unet_image_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
+    }
+    r->file = fopen(path, "rb");
+    if (!r->file) {
+        unet_status s = unet_set_error(UNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        unet_image_reader_close(r);
+        return s;
+    }
+    uint8_t head[12];
+    size_t n = fread(head, 1, sizeof head, r->file);
+    unet_status s = UNET_OK;
+    if ((n < sizeof head && ferror(r->file)) || fseek(r->file, 0, SEEK_SET) != 0)
+        s = unet_set_error(UNET_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    format fmt = FORMAT_PNG;
+    if (s == UNET_OK)
+        s = sniff(path, head, n, &fmt);
+    r->src.name = r->path;
+    r->src.file = r->file;
+    if (s == UNET_OK)
+        s = fmt == FORMAT_PNG ? unet_png_rows_open(&r->src, (flags & UNET_IMAGE_PALETTE_INDEX) != 0, &r->png,
+                                                   &r->width, &r->height, &r->decoded_channels)
+                              : unet_jpeg_rows_open(&r->src, &r->jpeg, &r->width, &r->height, &r->decoded_channels);
+    r->channels = r->decoded_channels;
+    if (s == UNET_OK && (flags & UNET_IMAGE_FORCE_RGB) && r->decoded_channels != 3) {
+        r->channels = 3;
+        if (!(r->row = malloc((size_t)r->width * (size_t)r->decoded_channels)))
+            s = unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (s != UNET_OK) {
+        unet_image_reader_close(r);
+        return s;
+    }
+    *out = r;
+    return UNET_OK;
+}
+
+void unet_image_reader_size(const unet_image_reader *r, int *width, int *height, int *channels)
+{
+    if (width)
+        *width = r->width;
+    if (height)
+        *height = r->height;
+    if (channels)
+        *channels = r->channels;
+}
+
+static unet_status read_decoded(unet_image_reader *r, uint8_t *rows, int n_rows)
+{
+    return r->png ? unet_png_rows_read(r->png, rows, n_rows) : unet_jpeg_rows_read(r->jpeg, rows, n_rows);
+}
+
+unet_status unet_image_reader_read_rows(unet_image_reader *r, uint8_t *rows, int n_rows)
+{
+    if (!r || (n_rows > 0 && !rows))
+        return unet_set_error(UNET_ERR_ARG, "unet_image_reader_read_rows: NULL argument");
+    if (r->broken)
+        return unet_set_error(UNET_ERR_ARG, "%s: an earlier read failed", r->path);
+    if (n_rows < 0 || n_rows > r->height - r->next_row)
+        return unet_set_error(UNET_ERR_ARG, "%s: %d rows asked for, %d of %d left", r->path, n_rows,
+                              r->height - r->next_row, r->height);
+    unet_status s = UNET_OK;
+    if (!r->row) {
+        s = read_decoded(r, rows, n_rows);
+    } else {
+        for (int i = 0; i < n_rows && s == UNET_OK; i++) {
+            s = read_decoded(r, r->row, 1);
+            if (s == UNET_OK)
+                to_rgb(r->row, r->decoded_channels, (size_t)r->width, rows + (size_t)i * r->width * 3);
+        }
+    }
+    if (s != UNET_OK) {
+        r->broken = 1;
+        return s;
+    }
+    r->next_row += n_rows;
+    return UNET_OK;
 }

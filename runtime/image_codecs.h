@@ -20,6 +20,21 @@ typedef struct unet_image_source {
 unet_status unet_png_decode(const unet_image_source *src, int palette_index, unet_image *out);
 unet_status unet_jpeg_decode(const unet_image_source *src, unet_image *out);
 
+/* Row-by-row decoding behind unet_image_reader: open reads the header and
+ * gives the decoded size; read gives the next rows (width * channels bytes
+ * each), reading to the end of the file with the last one; after an error
+ * only close is allowed. */
+typedef struct unet_png_rows unet_png_rows;
+unet_status unet_png_rows_open(const unet_image_source *src, int palette_index, unet_png_rows **out,
+                               int *width, int *height, int *channels);
+unet_status unet_png_rows_read(unet_png_rows *p, uint8_t *rows, int n_rows);
+void unet_png_rows_close(unet_png_rows *p);
+typedef struct unet_jpeg_rows unet_jpeg_rows;
+unet_status unet_jpeg_rows_open(const unet_image_source *src, unet_jpeg_rows **out, int *width,
+                                int *height, int *channels);
+unet_status unet_jpeg_rows_read(unet_jpeg_rows *j, uint8_t *rows, int n_rows);
+void unet_jpeg_rows_close(unet_jpeg_rows *j);
+
 /* Checks a declared size against unet_image_max_pixels() and gives the byte
  * count of the 8-bit pixel buffer; call before allocating anything that size. */
 unet_status unet_image_check_size(const char *name, uint64_t width, uint64_t height,

@@ -71,7 +71,9 @@ static void check_scans(j_common_ptr cinfo)
     }
 }
 
-static unet_status read_steps(jpeg_reader *r)
+/* From the file's start to jpeg_start_decompress; *bytes gets the size of
+ * the decoded image. */
+static unet_status header_steps(jpeg_reader *r, size_t *bytes)
 {
     j_decompress_ptr cinfo = &r->cinfo;
     const char *name = r->src->name;
@@ -101,27 +103,35 @@ static unet_status read_steps(jpeg_reader *r)
                               "convert the file to RGB", name, (int)cinfo->jpeg_color_space);
     }
     /* jpeg_start_decompress allocates whole-image buffers for progressive files. */
-    size_t bytes;
-    UNET_TRY(unet_image_check_size(name, cinfo->image_width, cinfo->image_height, channels, &bytes));
-    r->pixels = malloc(bytes);
-    if (!r->pixels)
-        return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory for a %ux%u image", name,
-                              (unsigned)cinfo->image_width, (unsigned)cinfo->image_height);
+    UNET_TRY(unet_image_check_size(name, cinfo->image_width, cinfo->image_height, channels, bytes));
     jpeg_start_decompress(cinfo);
     if (cinfo->output_components != channels || cinfo->output_width != cinfo->image_width ||
         cinfo->output_height != cinfo->image_height)
         return unet_set_error(UNET_ERR_UNSUPPORTED, "%s: JPEG decoder gave %d components of %ux%u",
                               name, cinfo->output_components, (unsigned)cinfo->output_width,
                               (unsigned)cinfo->output_height);
+    r->width = (int)cinfo->output_width;
+    r->height = (int)cinfo->output_height;
+    r->channels = channels;
+    return UNET_OK;
+}
+
+static unet_status read_steps(jpeg_reader *r)
+{
+    j_decompress_ptr cinfo = &r->cinfo;
+    size_t bytes;
+    UNET_TRY(header_steps(r, &bytes));
+    r->pixels = malloc(bytes);
+    if (!r->pixels)
+        return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory for a %dx%d image", r->src->name,
+                              r->width, r->height);
+    int channels = r->channels;
     size_t stride = (size_t)cinfo->output_width * (size_t)channels;
     while (cinfo->output_scanline < cinfo->output_height) {
         JSAMPROW row = r->pixels + (size_t)cinfo->output_scanline * stride;
         jpeg_read_scanlines(cinfo, &row, 1);
     }
     jpeg_finish_decompress(cinfo);
-    r->width = (int)cinfo->output_width;
-    r->height = (int)cinfo->output_height;
-    r->channels = channels;
     return UNET_OK;
 }
 
@@ -132,18 +142,26 @@ static unet_status read_guarded(jpeg_reader *r)
     return read_steps(r);
 }
 
-unet_status unet_jpeg_decode(const unet_image_source *src, unet_image *out)
+static jpeg_reader *reader_create(const unet_image_source *src)
 {
-    memset(out, 0, sizeof *out);
     jpeg_reader *r = calloc(1, sizeof *r);
     if (!r)
-        return unet_set_error(UNET_ERR_NOMEM, "%s: cannot create JPEG decoder", src->name);
+        return NULL;
     r->src = src;
     r->cinfo.err = jpeg_std_error(&r->err);
     r->err.error_exit = on_error_exit;
     r->err.emit_message = on_message;
     r->err.output_message = output_nothing;
     r->progress.progress_monitor = check_scans;
+    return r;
+}
+
+unet_status unet_jpeg_decode(const unet_image_source *src, unet_image *out)
+{
+    memset(out, 0, sizeof *out);
+    jpeg_reader *r = reader_create(src);
+    if (!r)
+        return unet_set_error(UNET_ERR_NOMEM, "%s: cannot create JPEG decoder", src->name);
 
     unet_status s = read_guarded(r);
     if (s == UNET_OK) {
@@ -160,4 +178,93 @@ unet_status unet_jpeg_decode(const unet_image_source *src, unet_image *out)
     free(r->pixels);
     free(r);
     return s;
+}
+
+/* ---- row by row: the same decoder, one jpeg_read_scanlines call per row
+ * (libjpeg buffers what progressive files need itself) ---- */
+
+struct unet_jpeg_rows {
+    jpeg_reader *r;
+    int next_row;
+};
+
+static unet_status header_guarded(jpeg_reader *r, size_t *bytes)
+{
+    if (setjmp(r->jump))
+        return UNET_ERR_PARSE;
+    return header_steps(r, bytes);
+}
+
+static void rows_steps(jpeg_reader *r, uint8_t *rows, int n_rows)
+{
+    size_t stride = (size_t)r->width * (size_t)r->channels;
+    for (int i = 0; i < n_rows; i++) {
+        JSAMPROW row = rows + (size_t)i * stride;
+        jpeg_read_scanlines(&r->cinfo, &row, 1);
+    }
+    if (r->cinfo.output_scanline == r->cinfo.output_height)
+        jpeg_finish_decompress(&r->cinfo); /* reads to EOI: a cut-off file is an error */
+}
+
+static unet_status rows_guarded(jpeg_reader *r, uint8_t *rows, int n_rows)
+{
+    if (setjmp(r->jump))
+        return UNET_ERR_PARSE;
+    rows_steps(r, rows, n_rows);
+    return UNET_OK;
+}
+
+static void reader_destroy(jpeg_reader *r)
+{
+    if (r->created)
+        jpeg_destroy_decompress(&r->cinfo);
+    free(r->pixels);
+    free(r);
+}
+
+unet_status unet_jpeg_rows_open(const unet_image_source *src, unet_jpeg_rows **out, int *width,
+                                int *height, int *channels)
+{
+    *out = NULL;
+    unet_jpeg_rows *j = calloc(1, sizeof *j);
+    if (j)
+        j->r = reader_create(src);
+    if (!j || !j->r) {
+        free(j);
+        return unet_set_error(UNET_ERR_NOMEM, "%s: cannot create JPEG decoder", src->name);
+    }
+    size_t bytes;
+    unet_status s = header_guarded(j->r, &bytes);
+    if (s != UNET_OK) {
+        if (j->r->msg[0])
+            unet_set_error(s, "%s: cannot decode JPEG: %s", src->name, j->r->msg);
+        unet_jpeg_rows_close(j);
+        return s;
+    }
+    *width = j->r->width;
+    *height = j->r->height;
+    *channels = j->r->channels;
+    *out = j;
+    return UNET_OK;
+}
+
+unet_status unet_jpeg_rows_read(unet_jpeg_rows *j, uint8_t *rows, int n_rows)
+{
+    jpeg_reader *r = j->r;
+    if (n_rows < 0 || n_rows > r->height - j->next_row)
+        return unet_set_error(UNET_ERR_ARG, "%s: %d rows asked for, %d of %d left", r->src->name, n_rows,
+                              r->height - j->next_row, r->height);
+    unet_status s = rows_guarded(r, rows, n_rows);
+    if (s != UNET_OK)
+        return unet_set_error(s, "%s: cannot decode JPEG: %s", r->src->name, r->msg);
+    j->next_row += n_rows;
+    return UNET_OK;
+}
+
+void unet_jpeg_rows_close(unet_jpeg_rows *j)
+{
+    if (!j)
+        return;
+    reader_destroy(j->r);
+    free(j);
 }

@@ -5,6 +5,8 @@
  * libpng reports errors by longjmp. Each setjmp sits in a tiny function with no
  * locals of its own ("*_guarded"); everything that must survive the jump lives
  * in a context struct owned by the caller, which also frees it. */
+/* O_TMPFILE (Linux) */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <png.h>
@@ -77,9 +79,10 @@ static void read_source(png_structp png, png_bytep out, size_t n)
     r->pos += n;
 }
 
-/* Everything between png_read_info and png_read_end. Returns a status of its
- * own for limits and allocation; libpng's errors leave through the longjmp. */
-static unet_status read_steps(png_reader *r)
+/* From png_read_info to png_read_update_info: the transforms that give 8-bit
+ * samples, and the size checks. Returns a status of its own for limits;
+ * libpng's errors leave through the longjmp. */
+static unet_status header_steps(png_reader *r, size_t *bytes_out, int *interlaced)
 {
     png_structp png = r->png;
     png_infop info = r->info;
@@ -87,6 +90,12 @@ static unet_status read_steps(png_reader *r)
 
     /* libpng's own caps (1e6 per side) would give a vaguer message than ours. */
     png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    /* libpng allocates a buffer of the declared length for text and other
+     * metadata chunks before reading them: a 100-byte file declaring a 2 GB
+     * tEXt chunk made it allocate 2 GB (found by fuzz_png; the chunk malloc
+     * cap did not apply). Pixels need none of them, so all ancillary chunks
+     * but tRNS are skipped unread (-1 means exactly that list). */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_read_info(png, info);
     png_uint_32 width, height;
     int depth, color_type, interlace;
@@ -119,21 +128,37 @@ static unet_status read_steps(png_reader *r)
         return unet_set_error(UNET_ERR_UNSUPPORTED,
                               "%s: PNG colour type %d, bit depth %d did not convert to 8-bit samples",
                               name, color_type, depth);
-
-    r->pixels = malloc(bytes);
-    r->rows = malloc((size_t)height * sizeof *r->rows);
-    if (!r->pixels || !r->rows)
-        return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory for a %lux%lu image", name,
-                              (unsigned long)width, (unsigned long)height);
-    for (png_uint_32 y = 0; y < height; y++)
-        r->rows[y] = r->pixels + (size_t)y * width * channels;
-    png_read_image(png, r->rows);
-    png_read_end(png, NULL); /* reaches IEND: a cut-off file is an error */
-
     r->width = (int)width;
     r->height = (int)height;
     r->channels = channels;
+    *bytes_out = bytes;
+    *interlaced = interlace != PNG_INTERLACE_NONE;
     return UNET_OK;
+}
+
+/* Decodes every row into r->pixels, then reads to IEND (a cut-off file is an
+ * error). */
+static unet_status rows_whole_steps(png_reader *r, size_t bytes)
+{
+    r->pixels = malloc(bytes);
+    r->rows = malloc((size_t)r->height * sizeof *r->rows);
+    if (!r->pixels || !r->rows)
+        return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory for a %dx%d image", r->src->name, r->width,
+                              r->height);
+    for (int y = 0; y < r->height; y++)
+        r->rows[y] = r->pixels + (size_t)y * r->width * r->channels;
+    png_read_image(r->png, r->rows);
+    png_read_end(r->png, NULL);
+    return UNET_OK;
+}
+
+/* Everything between png_read_info and png_read_end. */
+static unet_status read_steps(png_reader *r)
+{
+    size_t bytes;
+    int interlaced;
+    UNET_TRY(header_steps(r, &bytes, &interlaced));
+    return rows_whole_steps(r, bytes);
 }
 
 static unet_status read_guarded(png_reader *r)
@@ -143,18 +168,26 @@ static unet_status read_guarded(png_reader *r)
     return read_steps(r);
 }
 
+/* Creates the libpng structs of r (set up by the caller). */
+static unet_status create_decoder(png_reader *r)
+{
+    r->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r->err, on_png_error, on_png_warning);
+    if (r->png)
+        r->info = png_create_info_struct(r->png);
+    if (!r->png || !r->info) {
+        png_destroy_read_struct(r->png ? &r->png : NULL, NULL, NULL);
+        r->png = NULL;
+        return unet_set_error(UNET_ERR_NOMEM, "%s: cannot create PNG decoder", r->src->name);
+    }
+    png_set_read_fn(r->png, r, read_source);
+    return UNET_OK;
+}
+
 unet_status unet_png_decode(const unet_image_source *src, int palette_index, unet_image *out)
 {
     memset(out, 0, sizeof *out);
     png_reader r = {.err = {.status = UNET_ERR_PARSE}, .src = src, .palette_index = palette_index};
-    r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r.err, on_png_error, on_png_warning);
-    if (r.png)
-        r.info = png_create_info_struct(r.png);
-    if (!r.png || !r.info) {
-        png_destroy_read_struct(r.png ? &r.png : NULL, NULL, NULL);
-        return unet_set_error(UNET_ERR_NOMEM, "%s: cannot create PNG decoder", src->name);
-    }
-    png_set_read_fn(r.png, &r, read_source);
+    UNET_TRY(create_decoder(&r));
 
     unet_status s = read_guarded(&r);
     if (s == UNET_OK) {
@@ -170,6 +203,103 @@ unet_status unet_png_decode(const unet_image_source *src, int palette_index, une
     free(r.rows);
     free(r.pixels);
     return s;
+}
+
+/* ---- row by row: png_read_row for plain files; interlaced ones (whose
+ * passes each cover the whole image) are decoded whole behind the same calls */
+
+struct unet_png_rows {
+    png_reader r;
+    int interlaced;
+    int next_row;
+};
+
+static unet_status rows_header_guarded(unet_png_rows *p, size_t *bytes)
+{
+    if (setjmp(png_jmpbuf(p->r.png)))
+        return p->r.err.status;
+    return header_steps(&p->r, bytes, &p->interlaced);
+}
+
+static unet_status rows_whole_guarded(png_reader *r, size_t bytes)
+{
+    if (setjmp(png_jmpbuf(r->png)))
+        return r->err.status;
+    return rows_whole_steps(r, bytes);
+}
+
+static void rows_steps(unet_png_rows *p, uint8_t *rows, int n_rows)
+{
+    png_reader *r = &p->r;
+    size_t stride = (size_t)r->width * (size_t)r->channels;
+    for (int i = 0; i < n_rows; i++)
+        png_read_row(r->png, rows + (size_t)i * stride, NULL);
+    if (p->next_row + n_rows == r->height)
+        png_read_end(r->png, NULL); /* reaches IEND: a cut-off file is an error */
+}
+
+static unet_status rows_guarded(unet_png_rows *p, uint8_t *rows, int n_rows)
+{
+    if (setjmp(png_jmpbuf(p->r.png)))
+        return p->r.err.status;
+    rows_steps(p, rows, n_rows);
+    return UNET_OK;
+}
+
+unet_status unet_png_rows_open(const unet_image_source *src, int palette_index, unet_png_rows **out, int *width,
+                               int *height, int *channels)
+{
+    *out = NULL;
+    unet_png_rows *p = calloc(1, sizeof *p);
+    if (!p)
+        return unet_set_error(UNET_ERR_NOMEM, "%s: cannot create PNG decoder", src->name);
+    p->r.err.status = UNET_ERR_PARSE;
+    p->r.src = src;
+    p->r.palette_index = palette_index;
+    unet_status s = create_decoder(&p->r);
+    size_t bytes = 0;
+    if (s == UNET_OK && (s = rows_header_guarded(p, &bytes)) != UNET_OK && p->r.err.msg[0])
+        unet_set_error(s, "%s: cannot decode PNG: %s", src->name, p->r.err.msg);
+    if (s == UNET_OK && p->interlaced && (s = rows_whole_guarded(&p->r, bytes)) != UNET_OK && p->r.err.msg[0])
+        unet_set_error(s, "%s: cannot decode PNG: %s", src->name, p->r.err.msg);
+    if (s != UNET_OK) {
+        unet_png_rows_close(p);
+        return s;
+    }
+    *width = p->r.width;
+    *height = p->r.height;
+    *channels = p->r.channels;
+    *out = p;
+    return UNET_OK;
+}
+
+unet_status unet_png_rows_read(unet_png_rows *p, uint8_t *rows, int n_rows)
+{
+    png_reader *r = &p->r;
+    if (n_rows < 0 || n_rows > r->height - p->next_row)
+        return unet_set_error(UNET_ERR_ARG, "%s: %d rows asked for, %d of %d left", r->src->name, n_rows,
+                              r->height - p->next_row, r->height);
+    if (p->interlaced) {
+        size_t stride = (size_t)r->width * (size_t)r->channels;
+        memcpy(rows, r->pixels + (size_t)p->next_row * stride, (size_t)n_rows * stride);
+    } else {
+        unet_status s = rows_guarded(p, rows, n_rows);
+        if (s != UNET_OK)
+            return unet_set_error(s, "%s: cannot decode PNG: %s", r->src->name, r->err.msg);
+    }
+    p->next_row += n_rows;
+    return UNET_OK;
+}
+
+void unet_png_rows_close(unet_png_rows *p)
+{
+    if (!p)
+        return;
+    if (p->r.png)
+        png_destroy_read_struct(&p->r.png, &p->r.info, NULL);
+    free(p->r.rows);
+    free(p->r.pixels);
+    free(p);
 }
 
 /* ---- writing ---- */
@@ -239,9 +369,59 @@ static unet_status encode(png_writer *w, const char *path)
 
 static atomic_uint temp_counter;
 
-/* Encodes into PATH.tmp.<pid>.<n> in the same directory, syncs it and renames
- * it over path, so readers never see half a file; the temp file is removed on
- * every failure. */
+/* An unnamed file in path's folder (O_TMPFILE), or -1 where the system, the
+ * file system or a missing /proc (needed to name it later) rules it out. */
+static int open_unnamed(const char *path)
+{
+#ifdef O_TMPFILE
+    if (access("/proc/self/fd", X_OK) != 0)
+        return -1;
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    char *dir = malloc(n + 2);
+    if (!dir)
+        return -1;
+    if (!slash)
+        strcpy(dir, ".");
+    else if (n == 0)
+        strcpy(dir, "/");
+    else {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    free(dir);
+    return fd;
+#else
+    (void)path;
+    return -1;
+#endif
+}
+
+/* Gives the complete unnamed file fd its name: linked straight to path when
+ * path is new, else linked to tmp and renamed over path. */
+static int name_unnamed(int fd, const char *path, const char *tmp)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+        return 0;
+    if (errno != EEXIST || linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0)
+        return -1;
+    if (rename(tmp, path) == 0)
+        return 0;
+    int e = errno;
+    unlink(tmp);
+    errno = e;
+    return -1;
+}
+
+/* Writes the PNG so that readers never see half a file and a process killed
+ * at any point leaves no temporary file behind: it is encoded into an unnamed
+ * file in the same folder (O_TMPFILE), synced, and only then given its name
+ * (a SIGKILL during unet-infer used to leave PATH.tmp.* files). Where
+ * O_TMPFILE is not available, PATH.tmp.<pid>.<n> is written, synced and
+ * renamed over path, and removed on every failure. */
 static unet_status write_atomically(const char *path, png_writer *w)
 {
     size_t len = strlen(path) + 64;
@@ -250,7 +430,10 @@ static unet_status write_atomically(const char *path, png_writer *w)
         return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
     snprintf(tmp, len, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&temp_counter, 1));
 
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int fd = open_unnamed(path);
+    int unnamed = fd >= 0;
+    if (!unnamed)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
         unet_status s = unet_set_error(UNET_ERR_IO, "%s: cannot create temporary file %s: %s", path,
                                        tmp, strerror(errno));
@@ -259,21 +442,30 @@ static unet_status write_atomically(const char *path, png_writer *w)
     }
     w->file = fdopen(fd, "wb");
     unet_status s = UNET_OK;
+    int in_place = 0;
     if (!w->file) {
         s = unet_set_error(UNET_ERR_IO, "%s: fdopen: %s", tmp, strerror(errno));
         close(fd);
     } else {
         s = encode(w, path);
         if (s == UNET_OK && (fflush(w->file) != 0 || fsync(fileno(w->file)) != 0))
-            s = unet_set_error(UNET_ERR_IO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-        if (fclose(w->file) != 0 && s == UNET_OK)
+            s = unet_set_error(UNET_ERR_IO, "%s: cannot write %s: %s", path, unnamed ? "the file" : tmp,
+                               strerror(errno));
+        if (s == UNET_OK && unnamed) {
+            if (name_unnamed(fileno(w->file), path, tmp) != 0)
+                s = unet_set_error(UNET_ERR_IO, "%s: cannot link the written file into place: %s", path,
+                                   strerror(errno));
+            in_place = s == UNET_OK;
+        }
+        /* Once in place the data is synced: a close error cannot lose it. */
+        if (fclose(w->file) != 0 && s == UNET_OK && !in_place)
             s = unet_set_error(UNET_ERR_IO, "%s: cannot close %s: %s", path, tmp, strerror(errno));
         w->file = NULL;
     }
-    if (s == UNET_OK && rename(tmp, path) != 0)
+    if (s == UNET_OK && !unnamed && rename(tmp, path) != 0)
         s = unet_set_error(UNET_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp,
                            strerror(errno));
-    if (s != UNET_OK)
+    if (s != UNET_OK && !unnamed)
         unlink(tmp);
     free(tmp);
     return s;
@@ -475,4 +667,234 @@ unet_status unet_png_read_text(const char *path, const char *key, char *buf, siz
     unet_status s = find_text(f, path, key, buf, buf_size);
     fclose(f);
     return s;
+}
+
+/* ---- streaming writer: rows go out as the caller makes them, so an image
+ * larger than memory can be written; the file still appears atomically ---- */
+
+struct unet_png_writer {
+    png_err err;            /* first member: it is the libpng error pointer */
+    FILE *file;
+    png_structp png;
+    png_infop info;
+    char *path, *tmp;
+    int width, height, channels, n_colors;
+    int rows_done;
+    int broken;             /* a call failed: the file can only be discarded */
+};
+
+static void stream_write_file(png_structp png, png_bytep data, size_t n)
+{
+    unet_png_writer *w = png_get_io_ptr(png);
+    if (fwrite(data, 1, n, w->file) != n) {
+        snprintf(w->err.msg, sizeof w->err.msg, "write error: %s", strerror(errno));
+        png_error(png, w->err.msg);
+    }
+}
+
+typedef struct stream_header {
+    const uint8_t *palette_rgb;
+    const unet_png_text *texts;
+    int n_texts;
+} stream_header;
+
+/* libpng copies palette and text into its info struct, so the caller's
+ * arrays need not outlive the open call. */
+static void stream_header_steps(unet_png_writer *w, const stream_header *h)
+{
+    static const int color_types[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
+                                       PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+    int color_type = h->palette_rgb ? PNG_COLOR_TYPE_PALETTE : color_types[w->channels];
+    png_set_IHDR(w->png, w->info, (png_uint_32)w->width, (png_uint_32)w->height, 8, color_type,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (h->palette_rgb) {
+        png_color palette[256];
+        for (int i = 0; i < w->n_colors; i++) {
+            palette[i].red = h->palette_rgb[3 * i];
+            palette[i].green = h->palette_rgb[3 * i + 1];
+            palette[i].blue = h->palette_rgb[3 * i + 2];
+        }
+        png_set_PLTE(w->png, w->info, palette, w->n_colors);
+    }
+    for (int i = 0; i < h->n_texts; i++) {
+        png_text t = {.compression = PNG_TEXT_COMPRESSION_NONE,
+                      .key = (png_charp)(uintptr_t)h->texts[i].key,
+                      .text = (png_charp)(uintptr_t)h->texts[i].value,
+                      .text_length = strlen(h->texts[i].value)};
+        png_set_text(w->png, w->info, &t, 1);
+    }
+    png_write_info(w->png, w->info); /* tEXt goes before IDAT, cheap to find */
+}
+
+static unet_status stream_header_guarded(unet_png_writer *w, const stream_header *h)
+{
+    if (setjmp(png_jmpbuf(w->png)))
+        return w->err.status;
+    stream_header_steps(w, h);
+    return UNET_OK;
+}
+
+static void stream_rows_steps(unet_png_writer *w, const uint8_t *rows, int n_rows)
+{
+    size_t row_bytes = (size_t)w->width * (size_t)w->channels;
+    for (int i = 0; i < n_rows; i++)
+        png_write_row(w->png, (png_const_bytep)(rows + (size_t)i * row_bytes));
+}
+
+static unet_status stream_rows_guarded(unet_png_writer *w, const uint8_t *rows, int n_rows)
+{
+    if (setjmp(png_jmpbuf(w->png)))
+        return w->err.status;
+    stream_rows_steps(w, rows, n_rows);
+    return UNET_OK;
+}
+
+static unet_status stream_end_guarded(unet_png_writer *w)
+{
+    if (setjmp(png_jmpbuf(w->png)))
+        return w->err.status;
+    png_write_end(w->png, NULL);
+    return UNET_OK;
+}
+
+/* Frees everything; removes the temporary file unless it was renamed. */
+static void stream_free(unet_png_writer *w, int remove_tmp)
+{
+    if (w->png)
+        png_destroy_write_struct(&w->png, &w->info);
+    if (w->file)
+        fclose(w->file);
+    if (remove_tmp && w->tmp)
+        unlink(w->tmp);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+unet_status unet_png_writer_open(const char *path, int width, int height, int channels,
+                                 const uint8_t *palette_rgb, int n_colors,
+                                 const unet_png_text *texts, int n_texts, unet_png_writer **out)
+{
+    if (!out)
+        return unet_set_error(UNET_ERR_ARG, "unet_png_writer_open: out is NULL");
+    *out = NULL;
+    if (!path)
+        return unet_set_error(UNET_ERR_ARG, "unet_png_writer_open: path is NULL");
+    UNET_TRY(check_size_for_write(path, width, height));
+    if (palette_rgb && (channels != 1 || n_colors < 1 || n_colors > 256))
+        return unet_set_error(UNET_ERR_ARG,
+                              "%s: palette PNG needs 1 channel and 1 to 256 colours (got %d channels, %d colours)",
+                              path, channels, n_colors);
+    if (channels < 1 || channels > 4)
+        return unet_set_error(UNET_ERR_ARG, "%s: cannot write an image with %d channels", path, channels);
+    UNET_TRY(check_texts(path, texts, n_texts));
+
+    unet_png_writer *w = calloc(1, sizeof *w);
+    size_t len = strlen(path) + 64;
+    if (w) {
+        w->path = strdup(path);
+        w->tmp = malloc(len);
+    }
+    if (!w || !w->path || !w->tmp) {
+        if (w)
+            stream_free(w, 0);
+        return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
+    }
+    w->err.status = UNET_ERR_IO;
+    w->width = width;
+    w->height = height;
+    w->channels = channels;
+    w->n_colors = palette_rgb ? n_colors : 0;
+    snprintf(w->tmp, len, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&temp_counter, 1));
+    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        unet_status s = unet_set_error(UNET_ERR_IO, "%s: cannot create temporary file %s: %s", path,
+                                       w->tmp, strerror(errno));
+        free(w->tmp);
+        w->tmp = NULL; /* not ours to remove */
+        stream_free(w, 0);
+        return s;
+    }
+    w->file = fdopen(fd, "wb");
+    if (!w->file) {
+        unet_status s = unet_set_error(UNET_ERR_IO, "%s: fdopen: %s", w->tmp, strerror(errno));
+        close(fd);
+        stream_free(w, 1);
+        return s;
+    }
+    w->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w->err, on_png_error, on_png_warning);
+    if (w->png)
+        w->info = png_create_info_struct(w->png);
+    if (!w->png || !w->info) {
+        stream_free(w, 1);
+        return unet_set_error(UNET_ERR_NOMEM, "%s: cannot create PNG encoder", path);
+    }
+    png_set_write_fn(w->png, w, stream_write_file, flush_nothing);
+    stream_header h = {palette_rgb, texts, n_texts};
+    unet_status s = stream_header_guarded(w, &h);
+    if (s != UNET_OK) {
+        unet_set_error(s, "%s: writing PNG header: %s", path, w->err.msg);
+        stream_free(w, 1);
+        return s;
+    }
+    *out = w;
+    return UNET_OK;
+}
+
+unet_status unet_png_writer_write_rows(unet_png_writer *w, const uint8_t *rows, int n_rows)
+{
+    if (!w)
+        return unet_set_error(UNET_ERR_ARG, "unet_png_writer_write_rows: writer is NULL");
+    if (w->broken)
+        return unet_set_error(UNET_ERR_ARG, "%s: an earlier write failed; discard the writer", w->path);
+    if (n_rows < 0 || (n_rows > 0 && !rows) || n_rows > w->height - w->rows_done)
+        return unet_set_error(UNET_ERR_ARG, "%s: %d more rows given, %d of %d rows are left", w->path,
+                              n_rows, w->height - w->rows_done, w->height);
+    if (w->n_colors > 0) {
+        /* An index past the palette makes a PNG that decoders reject or misread. */
+        size_t n = (size_t)n_rows * (size_t)w->width;
+        for (size_t i = 0; i < n; i++)
+            if (rows[i] >= w->n_colors)
+                return unet_set_error(UNET_ERR_ARG, "%s: pixel (%zu, %zu) has index %d, palette has %d colours",
+                                      w->path, i % (size_t)w->width, w->rows_done + i / (size_t)w->width,
+                                      rows[i], w->n_colors);
+    }
+    unet_status s = stream_rows_guarded(w, rows, n_rows);
+    if (s != UNET_OK) {
+        w->broken = 1;
+        return unet_set_error(s, "%s: writing PNG rows: %s", w->path, w->err.msg);
+    }
+    w->rows_done += n_rows;
+    return UNET_OK;
+}
+
+unet_status unet_png_writer_close(unet_png_writer *w)
+{
+    if (!w)
+        return unet_set_error(UNET_ERR_ARG, "unet_png_writer_close: writer is NULL");
+    unet_status s = UNET_OK;
+    if (w->broken)
+        s = unet_set_error(UNET_ERR_ARG, "%s: an earlier write failed; nothing written", w->path);
+    else if (w->rows_done != w->height)
+        s = unet_set_error(UNET_ERR_ARG, "%s: closed after %d of %d rows; nothing written", w->path,
+                           w->rows_done, w->height);
+    if (s == UNET_OK && (s = stream_end_guarded(w)) != UNET_OK)
+        unet_set_error(s, "%s: finishing PNG: %s", w->path, w->err.msg);
+    if (s == UNET_OK && (fflush(w->file) != 0 || fsync(fileno(w->file)) != 0))
+        s = unet_set_error(UNET_ERR_IO, "%s: cannot write %s: %s", w->path, w->tmp, strerror(errno));
+    int closed = fclose(w->file);
+    w->file = NULL;
+    if (closed != 0 && s == UNET_OK)
+        s = unet_set_error(UNET_ERR_IO, "%s: cannot close %s: %s", w->path, w->tmp, strerror(errno));
+    if (s == UNET_OK && rename(w->tmp, w->path) != 0)
+        s = unet_set_error(UNET_ERR_IO, "%s: cannot rename %s into place: %s", w->path, w->tmp,
+                           strerror(errno));
+    stream_free(w, s != UNET_OK);
+    return s;
+}
+
+void unet_png_writer_discard(unet_png_writer *w)
+{
+    if (w)
+        stream_free(w, 1);
 }

@@ -19,6 +19,10 @@ struct infer_report {
     double start, last_draw;
     failure *fails;
     int n_fails, cap_fails;
+    /* Scene mode: windows of the scene being worked on and of the run. */
+    int scene_mode, items_started;
+    long long win_item_total, win_item_done, win_started, win_done;
+    char item[96];
 };
 
 static double now_s(void)
@@ -50,6 +54,19 @@ static void draw(infer_report *r, int force)
     r->last_draw = t;
     int handled = r->done + r->skipped + r->failed;
     double el = t - r->start;
+    if (r->scene_mode) {
+        /* Scenes not yet begun are guessed at the mean window count so far. */
+        double rate = el > 0 ? r->win_done / el : 0;
+        int later = r->total - handled - (r->win_item_done < r->win_item_total ? 1 : 0);
+        double mean = r->items_started ? (double)r->win_started / r->items_started : 0;
+        double left = (double)(r->win_item_total - r->win_item_done) + (later > 0 ? later * mean : 0);
+        int busy = r->win_item_done < r->win_item_total;
+        fprintf(stderr, "\rimage %d/%d  %.24s: %lld/%lld windows  %.1f windows/s  ETA %.0fs  (%d skipped, %d failed)   ",
+                handled + busy, r->total, r->item, r->win_item_done, r->win_item_total, rate, rate > 0 ? left / rate : 0,
+                r->skipped, r->failed);
+        fflush(stderr);
+        return;
+    }
     double rate = el > 0 ? r->done / el : 0;
     double eta = rate > 0 ? (r->total - handled) / rate : 0;
     fprintf(stderr, "\r%d/%d tiles  %.1f tiles/s  ETA %.0fs  (%d skipped, %d failed)   ", handled, r->total, rate, eta, r->skipped, r->failed);
@@ -57,13 +74,35 @@ static void draw(infer_report *r, int force)
 }
 
 void infer_report_done(infer_report *r) { r->done++; draw(r, 0); }
+
+void infer_report_begin_item(infer_report *r, const char *name, int windows)
+{
+    r->scene_mode = 1;
+    r->items_started++;
+    r->win_item_total = windows;
+    r->win_item_done = 0;
+    r->win_started += windows;
+    snprintf(r->item, sizeof r->item, "%s", name);
+    draw(r, 1);
+}
+
+void infer_report_windows_done(infer_report *r, int n)
+{
+    r->win_item_done += n;
+    r->win_done += n;
+    draw(r, 0);
+}
 void infer_report_skipped(infer_report *r) { r->skipped++; draw(r, 0); }
 
 void infer_report_failure(infer_report *r, const char *file, const char *why)
 {
+    size_t n = strlen(file); /* library messages often start with the file name already */
+    if (!strncmp(why, file, n) && !strncmp(why + n, ": ", 2))
+        why += n + 2;
     r->failed++;
+    r->win_item_total = r->win_item_done; /* a failed scene is over */
     if (r->tty && !r->quiet)
-        fprintf(stderr, "\r%*s\r", 70, "");
+        fprintf(stderr, "\r%*s\r", 120, "");
     fprintf(stderr, "unet-infer: %s: %s\n", file, why);
     if (r->n_fails == r->cap_fails) {
         int cap = r->cap_fails ? r->cap_fails * 2 : 16;
@@ -84,8 +123,10 @@ int infer_report_failures(const infer_report *r) { return r->failed; }
 
 static void write_json(const infer_report *r, FILE *f, double secs, int interrupted)
 {
-    fprintf(f, "{\"tiles\":%d,\"written\":%d,\"skipped\":%d,\"failed\":%d,\"interrupted\":%s,\"seconds\":%.3f,\"tiles_per_second\":%.3f,\"failures\":[",
-            r->total, r->done, r->skipped, r->failed, interrupted ? "true" : "false", secs, secs > 0 ? r->done / secs : 0.0);
+    if (r->scene_mode)
+        fprintf(f, "{\"windows\":%lld,\"windows_per_second\":%.3f,", r->win_done, secs > 0 ? r->win_done / secs : 0.0);
+    fprintf(f, "%s\"tiles\":%d,\"written\":%d,\"skipped\":%d,\"failed\":%d,\"interrupted\":%s,\"seconds\":%.3f,\"tiles_per_second\":%.3f,\"failures\":[",
+            r->scene_mode ? "" : "{", r->total, r->done, r->skipped, r->failed, interrupted ? "true" : "false", secs, secs > 0 ? r->done / secs : 0.0);
     for (int i = 0; i < r->n_fails; i++) {
         fprintf(f, "%s{\"file\":", i ? "," : "");
         json_write_string(f, r->fails[i].file);
@@ -102,7 +143,11 @@ void infer_report_finish(infer_report *r, int json, const char *json_file, int i
     draw(r, 1);
     if (r->tty && !r->quiet)
         fprintf(stderr, "\n");
-    if (!r->quiet || r->failed)
+    if ((!r->quiet || r->failed) && r->scene_mode)
+        fprintf(stderr, "%d written, %d skipped (already done), %d failed in %.2f s (%lld windows, %.2f windows/s)%s\n",
+                r->done, r->skipped, r->failed, secs, r->win_done, secs > 0 ? r->win_done / secs : 0.0,
+                interrupted ? "; interrupted, finished masks kept" : "");
+    else if (!r->quiet || r->failed)
         fprintf(stderr, "%d written, %d skipped (already done), %d failed in %.2f s (%.2f tiles/s)%s\n",
                 r->done, r->skipped, r->failed, secs, secs > 0 ? r->done / secs : 0.0,
                 interrupted ? "; interrupted, finished masks kept" : "");

@@ -10,6 +10,10 @@ typedef struct infer_report infer_report;
 infer_report *infer_report_create(int total, int quiet);
 void infer_report_done(infer_report *r);
 void infer_report_skipped(infer_report *r);
+/* Scene mode: the progress line counts the windows of the scene begun last
+ * (done/total, windows/s, ETA) and the summary gives windows and windows/s. */
+void infer_report_begin_item(infer_report *r, const char *name, int windows);
+void infer_report_windows_done(infer_report *r, int n);
 void infer_report_failure(infer_report *r, const char *file, const char *why);
 void infer_report_batch_error(infer_report *r, const char *file, const char *why);
 int infer_report_failures(const infer_report *r);

@@ -1,7 +1,8 @@
-/* unet-infer: segment folders of tiles with any ONNX model libunet can run.
- * One palette PNG per tile (pixel = class id, palette = class colours), written
- * atomically and tagged with the model's SHA-256 so that a killed run resumes. */
-#include <dirent.h>
+/* unet-infer: segment folders of tiles, or whole scenes of any size with a
+ * sliding window (--scene, scene_infer.c), with any ONNX model libunet can
+ * run. One palette PNG per image (pixel = class id, palette = class colours),
+ * written atomically and tagged with the model's SHA-256 so that a killed run
+ * resumes. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -18,9 +19,12 @@
 #include <unet/meta.h>
 #include <unet/unet.h>
 
+#include "infer_inputs.h"
 #include "infer_report.h"
+#include "mask_palette.h"
 #include "model_check.h"
 #include "npy_write.h"
+#include "scene_infer.h"
 #include "sha256.h"
 
 #define EXIT_SOME_FAILED 1
@@ -38,6 +42,8 @@ typedef struct options {
     float scale;                /* <0: from metadata */
     float mean[4], std[4];
     int has_mean, has_std;
+    int scene;                  /* whole-scene mode */
+    int tile, overlap;          /* 0 / -1: not given */
 } options;
 
 static volatile sig_atomic_t interrupted;
@@ -47,19 +53,44 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: unet-infer [options] MODEL INPUT...\n"
+"       unet-infer [options] MODEL SCENE... --scene [--tile N] [--overlap N]\n"
 "       unet-infer --check MODEL\n"
 "Segments images with an ONNX model: every PNG or JPEG in each INPUT folder (a\n"
 "tiles folder with images/ is read from images/ only), or INPUT files. Writes\n"
-"OUT/NAME.png, an 8-bit palette PNG whose pixel value is the class id and whose\n"
-"palette shows the class colours (from the model's metadata, else the default).\n\n"
+"OUT/NAME.png (NAME = the image's file name without extension), an 8-bit\n"
+"palette PNG whose pixel value is the class id and whose palette shows the\n"
+"class colours (from the model's metadata, else the default). Without --scene\n"
+"each image is one model input (tiles; images of one size are batched).\n\n"
+"Scene mode (--scene): images of any size are cut into TILE x TILE windows,\n"
+"TILE - OVERLAP apart, the last window of a row or column moved back to end at\n"
+"the image edge; an image smaller than a tile is padded by mirroring (the edge\n"
+"pixel repeated) and the padding is cropped from the results. Windows of one\n"
+"image run in batches of --batch. Where windows overlap, the model's outputs\n"
+"(class probabilities for models from unet-train) are averaged with weights\n"
+"that favour window centres (a separable Gaussian, sigma = TILE/8, never zero),\n"
+"and the mask is the most likely class of the average. Images are read and\n"
+"the mask, overlay and probabilities written row by row, so memory grows with\n"
+"the width, not the height: TILE rows x width x classes floats (61 MB for a\n"
+"10000-pixel-wide scene, tile 256, 6 classes) plus a band of image rows a\n"
+"little over a tile high. Interlaced PNGs and progressive JPEGs are decoded\n"
+"whole (3 bytes per pixel, or more). A SCENE is an image file, a folder of\n"
+"images, a scene folder holding images/ (the data set's 'Tile N'), or a folder\n"
+"of scene folders. When images in different scene folders share a NAME, their\n"
+"outputs are named SCENE__NAME.png after the scene folder (e.g.\n"
+"'Tile 1__image_part_001.png').\n\n"
 "Options:\n"
 "  -o, --out DIR        output folder (default: masks/ in the current folder)\n"
-"  -b, --batch N        tiles per run (default 8)\n"
+"  -b, --batch N        tiles (scene mode: windows) per run (default 8)\n"
+"      --scene          whole-scene mode (see above)\n"
+"      --tile N         scene mode: window size (default: the model's fixed input\n"
+"                       size, else 256)\n"
+"      --overlap N      scene mode: overlap between windows, 0..TILE-1 (default\n"
+"                       TILE/4)\n"
 "      --threads N      threads (default: all cores)\n"
 "      --force          overwrite masks written by another model\n"
 "      --probs          also write NAME.probs.npy: class probabilities, float16,\n"
-"                       shape (classes, height, width)\n"
-"      --overlay        also write NAME.overlay.png: the mask blended over the tile\n"
+"                       shape (classes, height, width) (scene mode: blended)\n"
+"      --overlay        also write NAME.overlay.png: the mask blended over the image\n"
 "      --tta            test-time augmentation: average over horizontal and\n"
 "                       vertical flips (3 runs per batch)\n"
 "      --layout L       NCHW or NHWC input layout (default: model metadata, NCHW)\n"
@@ -69,14 +100,17 @@ static void usage(FILE *f)
 "      --check          print the model's inputs, outputs, opsets, operators,\n"
 "                       parameters, metadata and any node the runtime cannot run\n"
 "      --profile        print time per node and oneDNN implementation at the end\n"
-"      --json           print a JSON summary on stdout\n"
+"      --json           print a JSON summary on stdout (\"tiles\" counts input\n"
+"                       images; scene mode adds \"windows\")\n"
 "      --json-file F    write the JSON summary to F\n"
-"      --quiet          no progress or per-tile messages (errors still shown)\n"
+"      --quiet          no progress or summary (errors still shown); the progress\n"
+"                       line shows tiles, or in scene mode windows, and an ETA\n"
 "      --version        print the version\n"
 "  -h, --help           this text\n\n"
 "A mask that already exists is skipped when the same model wrote it (its SHA-256\n"
 "is stored in the PNG's tEXt chunk 'unet:model'), so a killed run resumes; one\n"
-"from another model is an error for that tile unless --force.\n"
+"from another model is an error for that image unless --force. A scene\n"
+"interrupted half way is started again (nothing of it is kept).\n"
 "Exit status: 0 all done; 1 some inputs failed (the others were written);\n"
 "2 bad usage or unusable model; 3 interrupted (finished masks are kept).\n");
 }
@@ -96,84 +130,6 @@ static int parse_floats(const char *s, float *out, int max)
             return -1;
     }
     return *s ? -1 : n;
-}
-
-static int has_image_ext(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-typedef struct file_list {
-    char **paths;
-    int n, cap;
-} file_list;
-
-static int list_add(file_list *l, const char *path)
-{
-    if (l->n == l->cap) {
-        int cap = l->cap ? l->cap * 2 : 256;
-        char **p = realloc(l->paths, (size_t)cap * sizeof *p);
-        if (!p)
-            return -1;
-        l->paths = p;
-        l->cap = cap;
-    }
-    l->paths[l->n] = strdup(path);
-    return l->paths[l->n++] ? 0 : -1;
-}
-
-static int collect_inputs(const char *arg, file_list *l)
-{
-    struct stat st;
-    if (stat(arg, &st) != 0) {
-        fprintf(stderr, "unet-infer: %s: %s\n", arg, strerror(errno));
-        return -1;
-    }
-    if (!S_ISDIR(st.st_mode))
-        return list_add(l, arg);
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/images", arg);
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        snprintf(dir, sizeof dir, "%s", arg);
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "unet-infer: %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
-    int first = l->n;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || !has_image_ext(de->d_name))
-            continue;
-        char path[4352];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        if (list_add(l, path) != 0) {
-            closedir(d);
-            return -1;
-        }
-    }
-    closedir(d);
-    qsort(l->paths + first, (size_t)(l->n - first), sizeof *l->paths, cmp_str);
-    if (l->n == first)
-        fprintf(stderr, "unet-infer: warning: no PNG or JPEG files in %s\n", dir);
-    return 0;
-}
-
-static void stem_of(const char *path, char *out, size_t size)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t len = strlen(base);
-    if (len >= size)
-        len = size - 1;
-    memcpy(out, base, len);
-    out[len] = '\0';
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out)
-        *dot = '\0';
 }
 
 static int mkdir_p(const char *path)
@@ -325,15 +281,7 @@ static int process_batch(context *c, tile_t *tiles, int n)
     if (!mask)
         return -1;
     uint8_t palette[256 * 3];
-    for (int k = 0; k < classes; k++) {
-        if (k < UNET_META_MAX_CLASSES && (c->meta.has_colors || k < 6))
-            memcpy(palette + 3 * k, c->meta.colors[k], 3);
-        else { /* a deterministic spread of colours for classes beyond the palette */
-            palette[3 * k] = (uint8_t)(k * 73);
-            palette[3 * k + 1] = (uint8_t)(k * 151);
-            palette[3 * k + 2] = (uint8_t)(k * 211);
-        }
-    }
+    mask_palette(&c->meta, classes, palette);
     unet_png_text text[1] = { { "unet:model", c->model_hash } };
     for (int b = 0; b < n; b++) {
         const float *p = c->probs + (size_t)b * classes * h * w;
@@ -387,7 +335,98 @@ static int process_batch(context *c, tile_t *tiles, int n)
     return 0;
 }
 
-static int run(options *o, file_list *files)
+/* 1: the mask at out_path was written by this model (skip it); 0: absent,
+ * or to be overwritten (--force); -1: reported as a failure for input. */
+static int existing_mask(context *c, const char *out_path, const char *input)
+{
+    struct stat st;
+    if (stat(out_path, &st) != 0)
+        return 0;
+    char tag[128] = "";
+    unet_png_read_text(out_path, "unet:model", tag, sizeof tag);
+    if (!strcmp(tag, c->model_hash)) {
+        infer_report_skipped(c->report);
+        return 1;
+    }
+    if (c->o->force)
+        return 0;
+    infer_report_failure(c->report, input, tag[0] ? "the mask exists and was written by another model (use --force to overwrite)"
+                                                   : "the mask exists and was not written by unet-infer (use --force to overwrite)");
+    return -1;
+}
+
+/* Scene mode: each input image through scene_infer, outputs named as planned. */
+static void run_scenes(context *c, input_list *files)
+{
+    options *o = c->o;
+    scene_options so;
+    memset(&so, 0, sizeof so);
+    so.tile = o->tile;
+    so.overlap = o->overlap;
+    so.batch = o->batch;
+    so.tta = o->tta;
+    so.nhwc = o->layout_override >= 0 ? o->layout_override : c->meta.input.nhwc;
+    so.channels = 3;
+    if (c->in_info.rank == 4) {
+        int64_t cdim = so.nhwc ? c->in_info.dims[3] : c->in_info.dims[1];
+        if (cdim > 0 && cdim <= 4096)
+            so.channels = (int)cdim;
+    }
+    so.scale = o->scale >= 0 ? o->scale : c->meta.input.scale;
+    memcpy(so.mean, o->has_mean ? o->mean : c->meta.input.mean, sizeof so.mean);
+    memcpy(so.std, o->has_std ? o->std : c->meta.input.std, sizeof so.std);
+    so.probs = o->probs;
+    so.overlay = o->overlay;
+    so.model_hash = c->model_hash;
+    so.meta = &c->meta;
+    so.stop = &interrupted;
+    for (int i = 0; i < files->n && !interrupted; i++) {
+        if (files->clash && files->clash[i]) {
+            char why[4400];
+            snprintf(why, sizeof why, "its output name '%s' is also that of %s; rename one",
+                     files->names[i], files->paths[files->clash[i] - 1]);
+            infer_report_failure(c->report, files->paths[i], why);
+            continue;
+        }
+        char base[4096 + 1100], out_path[4096 + 1200];
+        snprintf(base, sizeof base, "%s/%s", o->out, files->names[i]);
+        snprintf(out_path, sizeof out_path, "%s.png", base);
+        if (existing_mask(c, out_path, files->paths[i]) != 0)
+            continue;
+        scene_infer(&so, c->sess, c->report, files->paths[i], base, files->names[i]);
+    }
+}
+
+/* --tile defaults to the model's input size when that is fixed (and must
+ * match it), else 256; --overlap to a quarter of the tile. */
+static int scene_geometry(options *o, const unet_tensor_info *in, int meta_nhwc)
+{
+    int nhwc = o->layout_override >= 0 ? o->layout_override : meta_nhwc;
+    int64_t h = -1, w = -1;
+    if (in->rank == 4) {
+        h = in->dims[nhwc ? 1 : 2];
+        w = in->dims[nhwc ? 2 : 3];
+    }
+    if (h > 0 || w > 0) {
+        if (h != w || (o->tile && o->tile != h)) {
+            fprintf(stderr, "unet-infer: %s: the model takes %lldx%lld inputs only; scene mode needs square windows%s\n",
+                    o->model, (long long)h, (long long)w, o->tile ? " of the --tile size" : "");
+            return -1;
+        }
+        o->tile = (int)h;
+    }
+    if (!o->tile)
+        o->tile = 256;
+    if (o->overlap < 0)
+        o->overlap = o->tile / 4;
+    if (o->overlap >= o->tile) {
+        fprintf(stderr, "unet-infer: --overlap %d must be smaller than the tile, %d\n", o->overlap, o->tile);
+        return -1;
+    }
+    return 0;
+}
+
+static int run(options *o, input_list *files)
 {
     context c;
     memset(&c, 0, sizeof c);
@@ -407,6 +446,10 @@ static int run(options *o, file_list *files)
         return EXIT_USAGE;
     }
     unet_model_input_info(c.model, 0, &c.in_info);
+    if (o->scene && scene_geometry(o, &c.in_info, c.meta.input.nhwc) != 0) {
+        unet_model_free(c.model);
+        return EXIT_USAGE;
+    }
     unet_session_options so = { o->threads, 0, o->profile };
     if (unet_session_create(c.model, &so, &c.sess) != UNET_OK) {
         fprintf(stderr, "unet-infer: %s\n", unet_last_error());
@@ -420,31 +463,21 @@ static int run(options *o, file_list *files)
         return EXIT_USAGE;
     }
     c.report = infer_report_create(files->n, o->quiet);
-    tile_t *tiles = calloc((size_t)o->batch, sizeof *tiles);
+    if (o->scene)
+        run_scenes(&c, files);
+    tile_t *tiles = o->scene ? NULL : calloc((size_t)o->batch, sizeof *tiles);
     int n = 0;
-    for (int i = 0; i <= files->n && !interrupted; i++) {
+    for (int i = 0; !o->scene && i <= files->n && !interrupted; i++) {
         int flush = i == files->n;
         tile_t t;
         if (!flush) {
             memset(&t, 0, sizeof t);
             snprintf(t.path, sizeof t.path, "%s", files->paths[i]);
-            stem_of(t.path, t.stem, sizeof t.stem);
+            infer_stem(t.path, t.stem, sizeof t.stem);
             char out_path[4096 + 1100];
             snprintf(out_path, sizeof out_path, "%s/%s.png", o->out, t.stem);
-            struct stat st;
-            if (stat(out_path, &st) == 0) {
-                char tag[128] = "";
-                unet_png_read_text(out_path, "unet:model", tag, sizeof tag);
-                if (!strcmp(tag, c.model_hash)) {
-                    infer_report_skipped(c.report);
-                    continue;
-                }
-                if (!o->force) {
-                    infer_report_failure(c.report, t.path, tag[0] ? "the mask exists and was written by another model (use --force to overwrite)"
-                                                                 : "the mask exists and was not written by unet-infer (use --force to overwrite)");
-                    continue;
-                }
-            }
+            if (existing_mask(&c, out_path, t.path) != 0)
+                continue;
             if (unet_image_read(t.path, UNET_IMAGE_DEFAULT, &t.img) != UNET_OK) {
                 infer_report_failure(c.report, t.path, unet_last_error());
                 continue;
@@ -484,8 +517,10 @@ int main(int argc, char **argv)
     o.batch = 8;
     o.layout_override = -1;
     o.scale = -1.0f;
+    o.overlap = -1;
     enum { OPT_THREADS = 256, OPT_FORCE, OPT_PROBS, OPT_OVERLAY, OPT_LAYOUT, OPT_SCALE, OPT_MEAN, OPT_STD,
-           OPT_CHECK, OPT_PROFILE, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_TTA };
+           OPT_CHECK, OPT_PROFILE, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_TTA,
+           OPT_SCENE, OPT_TILE, OPT_OVERLAP };
     static const struct option longopts[] = {
         { "out", required_argument, NULL, 'o' }, { "batch", required_argument, NULL, 'b' },
         { "threads", required_argument, NULL, OPT_THREADS }, { "force", no_argument, NULL, OPT_FORCE },
@@ -495,7 +530,9 @@ int main(int argc, char **argv)
         { "check", no_argument, NULL, OPT_CHECK }, { "profile", no_argument, NULL, OPT_PROFILE },
         { "json", no_argument, NULL, OPT_JSON }, { "json-file", required_argument, NULL, OPT_JSON_FILE },
         { "quiet", no_argument, NULL, OPT_QUIET }, { "version", no_argument, NULL, OPT_VERSION },
-        { "tta", no_argument, NULL, OPT_TTA }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        { "tta", no_argument, NULL, OPT_TTA }, { "help", no_argument, NULL, 'h' },
+        { "scene", no_argument, NULL, OPT_SCENE }, { "tile", required_argument, NULL, OPT_TILE },
+        { "overlap", required_argument, NULL, OPT_OVERLAP }, { NULL, 0, NULL, 0 },
     };
     int opt;
     char *end;
@@ -520,6 +557,21 @@ int main(int argc, char **argv)
         case OPT_PROBS: o.probs = 1; break;
         case OPT_OVERLAY: o.overlay = 1; break;
         case OPT_TTA: o.tta = 1; break;
+        case OPT_SCENE: o.scene = 1; break;
+        case OPT_TILE:
+            o.tile = (int)strtol(optarg, &end, 10);
+            if (*end || o.tile < 1 || o.tile > 16384) {
+                fprintf(stderr, "unet-infer: --tile must be 1..16384, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_OVERLAP:
+            o.overlap = (int)strtol(optarg, &end, 10);
+            if (*end || o.overlap < 0 || o.overlap > 16383) {
+                fprintf(stderr, "unet-infer: --overlap must be 0..16383, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case OPT_LAYOUT:
             if (!strcasecmp(optarg, "NCHW")) o.layout_override = 0;
             else if (!strcasecmp(optarg, "NHWC")) o.layout_override = 1;
@@ -575,6 +627,14 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     o.model = argv[optind++];
+    if (!o.scene && (o.tile || o.overlap >= 0)) {
+        fprintf(stderr, "unet-infer: --tile and --overlap need --scene (tiles are run whole)\n");
+        return EXIT_USAGE;
+    }
+    if (o.scene && o.tile && o.overlap >= o.tile) {
+        fprintf(stderr, "unet-infer: --overlap %d must be smaller than --tile %d\n", o.overlap, o.tile);
+        return EXIT_USAGE;
+    }
     if (o.check)
         return model_check_print(o.model, stdout) == 0 ? 0 : EXIT_USAGE;
     if (optind >= argc) {
@@ -582,18 +642,23 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    file_list files = { NULL, 0, 0 };
+    input_list files = { NULL, NULL, NULL, NULL, 0, 0 };
     for (int i = optind; i < argc; i++)
-        if (collect_inputs(argv[i], &files) != 0)
+        if ((o.scene ? infer_inputs_scenes(argv[i], &files) : infer_inputs_tiles(argv[i], &files)) != 0) {
+            input_list_free(&files);
             return EXIT_USAGE;
+        }
+    if (o.scene && infer_inputs_name_scenes(&files) != 0) {
+        fprintf(stderr, "unet-infer: out of memory\n");
+        input_list_free(&files);
+        return EXIT_USAGE;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     int status = run(&o, &files);
-    for (int i = 0; i < files.n; i++)
-        free(files.paths[i]);
-    free(files.paths);
+    input_list_free(&files);
     return status;
 }

@@ -1,0 +1,42 @@
+/* Whole-scene inference: one image of any size segmented with a sliding
+ * window (unet_tiling_plan, ALIGN_EDGE), windows batched, overlapping class
+ * scores blended with centre-favouring weights (blend_band.h), the mask
+ * written row by row as the blending band moves down, so memory holds the
+ * decoded image plus about tile x width x classes floats, never the scene's
+ * probabilities. */
+#ifndef UNET_TOOLS_SCENE_INFER_H
+#define UNET_TOOLS_SCENE_INFER_H
+
+#include <signal.h>
+#include <unet/meta.h>
+#include <unet/unet.h>
+
+#include "infer_report.h"
+
+typedef struct scene_options {
+    int tile, overlap, batch;
+    int tta;                    /* average over horizontal and vertical flips */
+    int nhwc, channels;         /* the model's input layout and channel count */
+    float scale, mean[4], std[4];
+    int probs, overlay;         /* also write OUT.probs.npy / OUT.overlay.png */
+    const char *model_hash;     /* stored in the mask's tEXt unet:model */
+    const unet_model_meta *meta;
+    volatile sig_atomic_t *stop; /* set by a signal: give up the scene */
+} scene_options;
+
+typedef enum scene_result { SCENE_DONE = 0, SCENE_FAILED = 1, SCENE_INTERRUPTED = 2 } scene_result;
+
+/* Segments image_path into out_base.png (and out_base.probs.npy,
+ * out_base.overlay.png when asked), each written atomically, the mask last.
+ * Failures are reported through report (file and reason); label names the
+ * scene on the progress line. On failure or interruption the temporary
+ * files are removed and no mask appears. */
+scene_result scene_infer(const scene_options *o, unet_session *session, infer_report *report,
+                         const char *image_path, const char *out_base, const char *label);
+
+/* Maps a coordinate i >= 0 of a window that reaches past an image side of
+ * length pixels back into it: mirrored at the edge, the edge pixel repeated
+ * (numpy's 'symmetric' padding), which also works for a side of one pixel. */
+int scene_mirror(int i, int length);
+
+#endif
