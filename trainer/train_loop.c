@@ -1,0 +1,391 @@
+/* The training loop (see train_loop.h). */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "loader.h"
+#include "net_ext.h"
+#include "train_loop.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t train_steps_per_epoch(int n_train, int batch)
+{
+    return n_train < 1 || batch < 1 ? 0 : ((uint64_t)n_train + (uint64_t)batch - 1) / (uint64_t)batch;
+}
+
+uint64_t train_planned_steps(uint64_t epochs, uint64_t steps_per_epoch, uint64_t max_steps)
+{
+    const uint64_t all = epochs * steps_per_epoch;
+    return max_steps && max_steps < all ? max_steps : all;
+}
+
+/* The epoch's visiting order, steps x batch long: a seeded permutation of the
+ * training tiles, wrapped around to fill the last batch. */
+static void epoch_order(const train_data *d, uint64_t seed, uint64_t epoch, int *perm, int *order,
+                        size_t order_len)
+{
+    for (int i = 0; i < d->n_train; i++)
+        perm[i] = d->train_idx[i];
+    uint64_t r = mix64(seed ^ mix64(epoch + 0x2545f4914f6cdd1dULL));
+    for (int i = d->n_train - 1; i > 0; i--) {
+        r = mix64(r);
+        const int j = (int)(r % (uint64_t)(i + 1));
+        const int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t k = 0; k < order_len; k++)
+        order[k] = perm[k % (size_t)d->n_train];
+}
+
+static uint64_t epoch_aug_seed(uint64_t seed, uint64_t epoch)
+{
+    return mix64(seed ^ mix64(epoch ^ 0xa0761d6478bd642fULL));
+}
+
+static void argmax_classes(const float *probs, int batch, int n_classes, size_t hw, uint8_t *out)
+{
+    for (int b = 0; b < batch; b++) {
+        const float *p = probs + (size_t)b * (size_t)n_classes * hw;
+        uint8_t *o = out + (size_t)b * hw;
+        for (size_t i = 0; i < hw; i++) {
+            int best = 0;
+            float v = p[i];
+            for (int c = 1; c < n_classes; c++)
+                if (p[(size_t)c * hw + i] > v) {
+                    v = p[(size_t)c * hw + i];
+                    best = c;
+                }
+            o[i] = (uint8_t)best;
+        }
+    }
+}
+
+typedef struct loop {
+    const train_data *d;
+    const train_options *o;
+    train_state *st;
+    train_result *res;
+    unet_net *net;
+    loader *ld;
+    int n_classes;
+    size_t hw;
+    uint64_t spe, planned;
+    int *perm, *order;
+    uint8_t *pred;
+    unet_confusion cm;
+    double session_start, train_time; /* train_time: seconds in optimiser steps this session */
+    uint64_t session_tiles;
+} loop;
+
+static int stop_requested(const loop *L) { return L->o->stop && *L->o->stop; }
+
+static unet_status save_checkpoint(loop *L)
+{
+    if (!L->o->checkpoint_path)
+        return UNET_OK;
+    unet_status s = checkpoint_write(L->o->checkpoint_path, L->st, L->o->config_json);
+    if (s == UNET_OK && L->o->on_checkpoint)
+        L->o->on_checkpoint(L->o->user, L->o->checkpoint_path, &L->st->progress);
+    return s;
+}
+
+/* One optimiser step on the next loader batch. */
+static unet_status train_step(loop *L, double *lr_out)
+{
+    train_progress *pr = &L->st->progress;
+    const double t0 = now_seconds();
+    const loader_batch *b;
+    UNET_TRY(loader_next(L->ld, &b));
+    double loss = 0;
+    UNET_TRY(net_forward(L->net, b->x, 1));
+    UNET_TRY(net_loss(L->net, b->y, L->o->class_weights, L->o->ignore_label, &loss));
+    if (!isfinite(loss))
+        return unet_set_error(UNET_ERR_INVALID,
+                              "the training loss became %g at step %llu (epoch %llu); try a "
+                              "lower --lr",
+                              loss, (unsigned long long)pr->global_step + 1,
+                              (unsigned long long)pr->epoch + 1);
+    UNET_TRY(net_backward(L->net));
+    const double lr = schedule_lr(&L->o->schedule, pr->global_step);
+    UNET_TRY(optimizer_step(L->st->opt, L->st->params, lr));
+    *lr_out = lr;
+
+    /* Pixel accuracy of this batch's training forward. */
+    argmax_classes(net_probs(L->net), L->o->batch, L->n_classes, L->hw, L->pred);
+    uint64_t correct = 0, counted = 0;
+    const size_t n = (size_t)L->o->batch * L->hw;
+    for (size_t i = 0; i < n; i++) {
+        const int y = b->y[i];
+        if (y == L->o->ignore_label || y >= L->n_classes)
+            continue;
+        counted++;
+        correct += L->pred[i] == y;
+    }
+    const double dt = now_seconds() - t0;
+    pr->global_step++;
+    pr->step_in_epoch++;
+    pr->dropout_counter = net_dropout_counter(L->net);
+    pr->epoch_loss_sum += loss;
+    pr->epoch_batches++;
+    pr->epoch_correct += correct;
+    pr->epoch_pixels += counted;
+    pr->seconds += dt;
+    pr->epoch_seconds += dt;
+    L->res->steps++;
+    L->train_time += dt;
+    L->session_tiles += (uint64_t)L->o->batch;
+
+    if (L->o->on_step) {
+        train_step_info info = {
+            .epoch = pr->epoch, .epochs = L->o->epochs, .step_in_epoch = pr->step_in_epoch,
+            .steps_per_epoch = L->spe, .global_step = pr->global_step,
+            .planned_steps = L->planned, .loss = loss, .lr = lr};
+        info.tiles_per_second = L->train_time > 0 ? (double)L->session_tiles / L->train_time : 0;
+        const double per_step = L->train_time / (double)L->res->steps;
+        info.eta_seconds = L->planned > pr->global_step
+                               ? per_step * (double)(L->planned - pr->global_step) : 0;
+        L->o->on_step(L->o->user, &info);
+    }
+    return UNET_OK;
+}
+
+/* Validation pass; *stopped = 1 when a stop request cut it short. */
+static unet_status validate(loop *L, train_epoch_report *r, int *stopped)
+{
+    const train_data *d = L->d;
+    unet_confusion_reset(&L->cm);
+    const double t0 = now_seconds();
+    UNET_TRY(loader_start(L->ld, d->val_set, d->val_idx, d->n_val, 0, 0, 0));
+    const int n_batches = (d->n_val + L->o->batch - 1) / L->o->batch;
+    double loss_sum = 0, weight_sum = 0;
+    const float *cw = L->o->class_weights;
+    for (int bi = 0; bi < n_batches; bi++) {
+        if (stop_requested(L)) {
+            *stopped = 1;
+            break;
+        }
+        const loader_batch *b;
+        UNET_TRY(loader_next(L->ld, &b));
+        UNET_TRY(net_forward(L->net, b->x, 0));
+        const float *probs = net_probs(L->net);
+        argmax_classes(probs, b->n_valid, L->n_classes, L->hw, L->pred);
+        UNET_TRY(unet_confusion_add(&L->cm, b->y, L->pred, (size_t)b->n_valid * L->hw,
+                                    L->o->ignore_label));
+        for (int k = 0; k < b->n_valid; k++) {
+            const float *p = probs + (size_t)k * (size_t)L->n_classes * L->hw;
+            const uint8_t *y = b->y + (size_t)k * L->hw;
+            for (size_t i = 0; i < L->hw; i++) {
+                if (y[i] == L->o->ignore_label || y[i] >= L->n_classes)
+                    continue;
+                const double w = cw ? cw[y[i]] : 1.0;
+                const float pi = p[(size_t)y[i] * L->hw + i];
+                loss_sum -= w * log(pi > FLT_MIN ? pi : FLT_MIN);
+                weight_sum += w;
+            }
+        }
+    }
+    const double dt = now_seconds() - t0;
+    L->st->progress.seconds += dt;
+    L->st->progress.epoch_seconds += dt;
+    if (*stopped)
+        return UNET_OK;
+    r->has_val = 1;
+    r->val_loss = weight_sum > 0 ? loss_sum / weight_sum : NAN;
+    unet_metrics_compute(&L->cm, &r->val);
+    return UNET_OK;
+}
+
+static unet_status copy_params(unet_params **dst, const unet_params *src)
+{
+    if (!*dst)
+        UNET_TRY(params_create(&src->arch, dst));
+    for (int i = 0; i < src->n; i++)
+        memcpy((*dst)->p[i].data, src->p[i].data, src->p[i].count * sizeof(float));
+    return UNET_OK;
+}
+
+/* Validation, report and bookkeeping at the end of an epoch (or of a partial
+ * one when the run stops early); *stopped when a stop request came in. */
+static unet_status finish_epoch(loop *L, double lr, double epoch_tiles_time,
+                                uint64_t epoch_tiles, int *stopped)
+{
+    train_progress *pr = &L->st->progress;
+    train_epoch_report *r = &L->res->last;
+    memset(r, 0, sizeof *r);
+    if (L->d->val_set && L->d->n_val > 0)
+        UNET_TRY(validate(L, r, stopped));
+    if (*stopped)
+        return UNET_OK;
+    r->epoch = pr->epoch;
+    r->partial = pr->step_in_epoch < L->spe;
+    r->steps_done = pr->step_in_epoch;
+    r->global_step = pr->global_step;
+    r->lr = lr;
+    r->train_loss = pr->epoch_batches ? pr->epoch_loss_sum / (double)pr->epoch_batches : NAN;
+    r->train_accuracy = pr->epoch_pixels ? (double)pr->epoch_correct / (double)pr->epoch_pixels
+                                         : NAN;
+    if (r->has_val) {
+        const double miou = r->val.mean_iou;
+        if (isfinite(miou) && miou > pr->best_miou) {
+            UNET_TRY(copy_params(&L->st->best, L->st->params));
+            pr->best_miou = miou;
+            pr->best_epoch = (int64_t)pr->epoch;
+            pr->epochs_since_best = 0;
+            r->is_best = 1;
+        } else {
+            pr->epochs_since_best++;
+        }
+    }
+    r->best_miou = pr->best_miou;
+    r->best_epoch = pr->best_epoch;
+    r->epoch_seconds = pr->epoch_seconds;
+    r->total_seconds = pr->seconds;
+    r->tiles_per_second = epoch_tiles_time > 0 ? (double)epoch_tiles / epoch_tiles_time : 0;
+    L->res->has_report = 1;
+    if (L->o->on_epoch)
+        UNET_TRY(L->o->on_epoch(L->o->user, r));
+    if (!r->partial) {
+        pr->epoch++;
+        pr->step_in_epoch = 0;
+        pr->epoch_loss_sum = 0;
+        pr->epoch_batches = 0;
+        pr->epoch_correct = 0;
+        pr->epoch_pixels = 0;
+        pr->epoch_seconds = 0;
+    }
+    return UNET_OK;
+}
+
+static unet_status run(loop *L)
+{
+    const train_options *o = L->o;
+    train_progress *pr = &L->st->progress;
+    net_set_dropout_state(L->net, pr->seed, pr->dropout_counter);
+    const size_t order_len = (size_t)L->spe * (size_t)o->batch;
+    while (pr->epoch < o->epochs) {
+        int end = -1;
+        double lr = schedule_lr(&o->schedule, pr->global_step ? pr->global_step - 1 : 0);
+        const double tiles_time0 = L->train_time;
+        const uint64_t tiles0 = L->session_tiles;
+        if (pr->step_in_epoch < L->spe) {
+            epoch_order(L->d, pr->seed, pr->epoch, L->perm, L->order, order_len);
+            UNET_TRY(loader_start(L->ld, L->d->train_set, L->order, (int)order_len,
+                                  (int)pr->step_in_epoch, o->augment,
+                                  epoch_aug_seed(pr->seed, pr->epoch)));
+        }
+        while (pr->step_in_epoch < L->spe) {
+            if (stop_requested(L)) {
+                end = TRAIN_END_INTERRUPTED;
+                break;
+            }
+            if (o->max_steps && pr->global_step >= o->max_steps) {
+                end = TRAIN_END_MAX_STEPS;
+                break;
+            }
+            if (o->time_budget > 0 && now_seconds() - L->session_start >= o->time_budget) {
+                end = TRAIN_END_TIME_BUDGET;
+                break;
+            }
+            UNET_TRY(train_step(L, &lr));
+        }
+        if (end == TRAIN_END_INTERRUPTED) {
+            L->res->end = end;
+            return save_checkpoint(L);
+        }
+        if (end >= 0 && pr->step_in_epoch == 0) {
+            /* Stopped on an epoch boundary: nothing new to validate. */
+            L->res->end = end;
+            return save_checkpoint(L);
+        }
+        int stopped = 0;
+        UNET_TRY(finish_epoch(L, lr, L->train_time - tiles_time0, L->session_tiles - tiles0,
+                              &stopped));
+        if (stopped) {
+            L->res->end = TRAIN_END_INTERRUPTED;
+            return save_checkpoint(L);
+        }
+        UNET_TRY(save_checkpoint(L));
+        if (end >= 0) {
+            L->res->end = end;
+            return UNET_OK;
+        }
+        if (o->early_stop && L->d->n_val > 0 && pr->epochs_since_best >= o->early_stop) {
+            L->res->end = TRAIN_END_EARLY_STOP;
+            return UNET_OK;
+        }
+    }
+    L->res->end = TRAIN_END_EPOCHS;
+    return UNET_OK;
+}
+
+unet_status train_run(const train_data *d, const train_options *o, train_state *st,
+                      train_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!d || !o || !st || !st->params || !st->opt)
+        return unet_set_error(UNET_ERR_ARG, "train_run: missing data, options or state");
+    if (d->n_train < 1 || o->batch < 1)
+        return unet_set_error(UNET_ERR_ARG, "train_run: %d training tiles, batch %d", d->n_train,
+                              o->batch);
+    const int n_classes = st->params->arch.n_classes;
+    if (o->class_weights)
+        for (int c = 0; c < n_classes; c++)
+            if (!(o->class_weights[c] >= 0) || !isfinite(o->class_weights[c]))
+                return unet_set_error(UNET_ERR_ARG, "class weight %d is %g", c,
+                                      (double)o->class_weights[c]);
+    UNET_TRY(schedule_check(&o->schedule));
+
+    loop L = {.d = d, .o = o, .st = st, .res = res, .n_classes = n_classes};
+    L.hw = (size_t)d->width * (size_t)d->height;
+    L.spe = train_steps_per_epoch(d->n_train, o->batch);
+    L.planned = train_planned_steps(o->epochs, L.spe, o->max_steps);
+    if (st->progress.step_in_epoch > L.spe)
+        return unet_set_error(UNET_ERR_INVALID,
+                              "the checkpoint is at step %llu of an epoch, but an epoch now has "
+                              "%llu steps (other tiles or --batch?)",
+                              (unsigned long long)st->progress.step_in_epoch,
+                              (unsigned long long)L.spe);
+    L.session_start = now_seconds();
+    const size_t order_len = (size_t)L.spe * (size_t)o->batch;
+    L.perm = malloc((size_t)d->n_train * sizeof *L.perm);
+    L.order = malloc(order_len * sizeof *L.order);
+    L.pred = malloc((size_t)o->batch * L.hw);
+    unet_status s = L.perm && L.order && L.pred
+                        ? UNET_OK
+                        : unet_set_error(UNET_ERR_NOMEM, "training: out of memory");
+    if (s == UNET_OK)
+        s = unet_confusion_init(&L.cm, n_classes);
+    if (s == UNET_OK)
+        s = net_create(st->params, o->batch, d->height, d->width, &L.net);
+    if (s == UNET_OK)
+        s = loader_create(o->batch, d->width, d->height, n_classes, o->ignore_label, &L.ld);
+    if (s == UNET_OK)
+        s = run(&L);
+    res->seconds = now_seconds() - L.session_start;
+    res->tiles_per_second = L.train_time > 0 ? (double)L.session_tiles / L.train_time : 0;
+    loader_free(L.ld);
+    net_free(L.net);
+    unet_confusion_free(&L.cm);
+    free(L.perm);
+    free(L.order);
+    free(L.pred);
+    return s;
+}

@@ -1,0 +1,1462 @@
+/* unet-train: trains the U-Net on a tiles folder and exports model.onnx.
+ *
+ * Flow: options -> palette, tiles, folds, split -> architecture (flags,
+ * --init or the checkpoint) -> weights (He, --init or checkpoint) -> training
+ * loop with per-epoch table, logs and checkpoints -> export of the best and the
+ * last weights with metadata -> summary. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <unet/metrics.h>
+#include <unet/palette.h>
+#include <unet/unet.h>
+
+#include "checkpoint.h"
+#include "data.h"
+#include "export_onnx.h"
+#include "init_weights.h"
+#include "optimizer.h"
+#include "schedule.h"
+#include "train_loop.h"
+
+#define PROG "unet-train"
+
+enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 3 };
+
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static int quiet;
+
+static void err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, PROG ": error: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void note(const char *fmt, ...)
+{
+    if (quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, PROG ": ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void warn(const char *fmt, ...)
+{
+    if (quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, PROG ": warning: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- a growing string, for JSON ---------------------------------------------- */
+
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+    int nomem;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    if (b->nomem)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        const size_t room = b->cap - b->len;
+        const int n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->nomem = 1;
+            return;
+        }
+        if ((size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        const size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->nomem = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+static void sb_json_string(sbuf *b, const char *s)
+{
+    sb_printf(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sb_printf(b, "\\%c", *p);
+        else if (*p < 0x20)
+            sb_printf(b, "\\u%04x", *p);
+        else
+            sb_printf(b, "%c", *p);
+    }
+    sb_printf(b, "\"");
+}
+
+/* A finite number, or null. */
+static void sb_num(sbuf *b, double v)
+{
+    if (isfinite(v))
+        sb_printf(b, "%.9g", v);
+    else
+        sb_printf(b, "null");
+}
+
+/* ---- options ----------------------------------------------------------------- */
+
+typedef struct options {
+    const char *tiles, *out;
+    int depth, filters, batchnorm;
+    int depth_set, filters_set, batchnorm_set;
+    double dropout;
+    long epochs, batch;
+    double lr;
+    int lr_set;
+    int optimizer;
+    double momentum, weight_decay;
+    int schedule;
+    long step_size;
+    double gamma;
+    const char *class_weights;
+    int ignore_label;
+    const char *val_fold, *folds_file, *val_dir;
+    double val_fraction;
+    int augment;
+    uint64_t seed;
+    int threads;
+    const char *checkpoint_dir;
+    int resume, force;
+    const char *init;
+    long early_stop;
+    int json;
+    const char *json_file;
+    uint64_t max_steps;
+    double time_budget;
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"Usage: unet-train TILES -o MODEL.onnx [options]\n"
+"       unet-train --data TILES --out MODEL.onnx [options]\n"
+"\n"
+"Trains a U-Net on a tiles folder written by unet-tile (TILES/images/NAME.png,\n"
+"TILES/masks/NAME.png with class ids, TILES/folds.tsv, TILES/classes.tsv) and\n"
+"exports it as an ONNX model whose metadata carries the class names and colours\n"
+"(classes.tsv, else the default palette), the input scaling (x/255) and a\n"
+"training summary.\n"
+"\n"
+"Outputs (STEM = MODEL without .onnx):\n"
+"  MODEL.onnx            the weights of the epoch with the best validation mIoU\n"
+"                        (the last weights when there is no validation)\n"
+"  STEM.last.onnx        the weights at the end of the run\n"
+"  STEM.log.csv          one row per epoch; STEM.log.jsonl the same as JSON lines\n"
+"  STEM.ckpt/last.ckpt   checkpoint, written every epoch and on SIGINT/SIGTERM\n"
+"\n"
+"Network:\n"
+"  --depth N             pooling steps, 1..6 (default 4)\n"
+"  --filters N           filters at the first level, doubling per level (default 16)\n"
+"  --batchnorm           batch normalisation after every 3x3 convolution\n"
+"  --dropout R           dropout rate before the bottleneck, 0..0.9 (default 0)\n"
+"  --init FILE           start from the weights of a model exported by unet-train\n"
+"                        or of a checkpoint (its best weights when it has them);\n"
+"                        the architecture comes from FILE, a different class count\n"
+"                        gets a new, freshly initialised head\n"
+"Optimisation:\n"
+"  --epochs N            epochs (default 30)\n"
+"  --batch N             tiles per step (default 8); an epoch has ceil(tiles/N)\n"
+"                        steps, the last batch topped up from the epoch's start\n"
+"  --optimizer adam|sgd  Adam with bias correction (default) or SGD with momentum\n"
+"  --lr X                learning rate (default 1e-3 for Adam, 1e-2 for SGD)\n"
+"  --momentum X          SGD momentum (default 0.9)\n"
+"  --weight-decay X      decay of convolution weights (not biases or BN): decoupled\n"
+"                        for Adam (AdamW: w -= lr*X*w), L2 added to the gradient for\n"
+"                        SGD (default 0)\n"
+"  --schedule cosine|step|constant\n"
+"                        learning rate per step (default cosine: from lr to 0 over\n"
+"                        the planned steps, min(epochs x steps, --max-steps));\n"
+"                        step: times --gamma (default 0.1) every --step-size\n"
+"                        epochs (default 10)\n"
+"  --class-weights none|auto|W0,W1,...\n"
+"                        loss weight per class (default none); auto = inverse\n"
+"                        pixel frequency over the training tiles, scaled to mean 1\n"
+"                        over the classes present, then clipped to [0.1, 10]\n"
+"  --ignore-label N      mask value left out of loss and metrics (default 255)\n"
+"  --no-augment          no augmentation (default: random flips and quarter turns\n"
+"                        of tile and mask, brightness +-0.1 and contrast x0.85..1.15;\n"
+"                        drawn from the seed, epoch and sample)\n"
+"Validation (whole scenes or folds, never single tiles):\n"
+"  --val-fold K          tiles whose fold is K are validation (folds file)\n"
+"  --folds-file PATH     NAME<TAB>SCENE<TAB>FOLD (default TILES/folds.tsv)\n"
+"  --val F               random fraction F of the scenes (scenes from the folds\n"
+"                        file, else from tile names SCENE__...)\n"
+"  --val-dir DIR         another tiles folder for validation\n"
+"                        Without these there is no validation. Tiles of the fold\n"
+"                        \"test\" are never trained on.\n"
+"  --early-stop N        stop after N epochs without a better validation mIoU\n"
+"Run:\n"
+"  --seed N              seed of weights, data order, augmentation, dropout\n"
+"                        (default 0); same seed and --threads = same weights\n"
+"  --threads N           oneDNN/OpenMP threads (default: all cores)\n"
+"  --checkpoint DIR      checkpoint folder (default STEM.ckpt)\n"
+"  --resume              continue from DIR/last.ckpt (fresh start when absent)\n"
+"  --force               start over although DIR/last.ckpt exists\n"
+"  --max-steps N         stop after N optimiser steps in all (tests, budgets)\n"
+"  --time-budget S       stop after S seconds of this session\n"
+"  --json                print a JSON summary on stdout\n"
+"  --json-file PATH      write the JSON summary to PATH\n"
+"  --quiet               only errors and warnings on stderr\n"
+"  --version, -h/--help\n"
+"\n"
+"Each epoch prints train loss, validation loss, pixel accuracy, per-class\n"
+"precision, recall, F1 and IoU, mIoU and macro F1 (means over the classes present\n"
+"in the validation ground truth; definitions as in unet/metrics.h).\n"
+"Exit status: 0 done; 1 training failed (unreadable tile, diverged, disk full);\n"
+"2 bad usage or unusable input; 3 interrupted (checkpoint saved; --resume).\n");
+}
+
+enum {
+    OPT_DATA = 256, OPT_DEPTH, OPT_FILTERS, OPT_BATCHNORM, OPT_DROPOUT, OPT_EPOCHS, OPT_BATCH,
+    OPT_LR, OPT_OPTIMIZER, OPT_MOMENTUM, OPT_WEIGHT_DECAY, OPT_SCHEDULE, OPT_STEP_SIZE, OPT_GAMMA,
+    OPT_CLASS_WEIGHTS, OPT_IGNORE_LABEL, OPT_VAL_FOLD, OPT_FOLDS_FILE, OPT_VAL, OPT_VAL_DIR,
+    OPT_NO_AUGMENT, OPT_SEED, OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_FORCE, OPT_INIT,
+    OPT_EARLY_STOP, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_MAX_STEPS,
+    OPT_TIME_BUDGET
+};
+
+static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    const long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        err("%s wants an integer in %ld..%ld, got '%s'", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-' || *s == '\0') {
+        err("%s wants a non-negative integer, got '%s'", opt, s);
+        return -1;
+    }
+    const unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) {
+        err("%s wants a non-negative integer, got '%s'", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        err("%s wants a number in [%g, %g], got '%s'", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* 0 ok, 1 exit 0 (help/version), -1 usage error. */
+static int parse_args(int argc, char **argv, options *o)
+{
+    static const struct option longopts[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"data", required_argument, NULL, OPT_DATA},
+        {"depth", required_argument, NULL, OPT_DEPTH},
+        {"filters", required_argument, NULL, OPT_FILTERS},
+        {"batchnorm", no_argument, NULL, OPT_BATCHNORM},
+        {"dropout", required_argument, NULL, OPT_DROPOUT},
+        {"epochs", required_argument, NULL, OPT_EPOCHS},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"lr", required_argument, NULL, OPT_LR},
+        {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+        {"momentum", required_argument, NULL, OPT_MOMENTUM},
+        {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
+        {"schedule", required_argument, NULL, OPT_SCHEDULE},
+        {"step-size", required_argument, NULL, OPT_STEP_SIZE},
+        {"gamma", required_argument, NULL, OPT_GAMMA},
+        {"class-weights", required_argument, NULL, OPT_CLASS_WEIGHTS},
+        {"ignore-label", required_argument, NULL, OPT_IGNORE_LABEL},
+        {"val-fold", required_argument, NULL, OPT_VAL_FOLD},
+        {"folds-file", required_argument, NULL, OPT_FOLDS_FILE},
+        {"val", required_argument, NULL, OPT_VAL},
+        {"val-dir", required_argument, NULL, OPT_VAL_DIR},
+        {"no-augment", no_argument, NULL, OPT_NO_AUGMENT},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+        {"resume", no_argument, NULL, OPT_RESUME},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"init", required_argument, NULL, OPT_INIT},
+        {"early-stop", required_argument, NULL, OPT_EARLY_STOP},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"json-file", required_argument, NULL, OPT_JSON_FILE},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, 'h'},
+        {"max-steps", required_argument, NULL, OPT_MAX_STEPS},
+        {"time-budget", required_argument, NULL, OPT_TIME_BUDGET},
+        {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof *o);
+    o->depth = 4;
+    o->filters = 16;
+    o->epochs = 30;
+    o->batch = 8;
+    o->optimizer = OPTIM_ADAM;
+    o->momentum = 0.9;
+    o->schedule = SCHEDULE_COSINE;
+    o->step_size = 10;
+    o->gamma = 0.1;
+    o->class_weights = "none";
+    o->ignore_label = UNET_IGNORE_LABEL;
+    o->augment = 1;
+    long v;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': o->out = optarg; break;
+        case OPT_DATA: o->tiles = optarg; break;
+        case OPT_DEPTH:
+            if (parse_long("--depth", optarg, 1, 6, &v)) return -1;
+            o->depth = (int)v;
+            o->depth_set = 1;
+            break;
+        case OPT_FILTERS:
+            if (parse_long("--filters", optarg, 1, 512, &v)) return -1;
+            o->filters = (int)v;
+            o->filters_set = 1;
+            break;
+        case OPT_BATCHNORM: o->batchnorm = o->batchnorm_set = 1; break;
+        case OPT_DROPOUT:
+            if (parse_double("--dropout", optarg, 0, 0.9, &o->dropout)) return -1;
+            break;
+        case OPT_EPOCHS:
+            if (parse_long("--epochs", optarg, 1, 1000000, &o->epochs)) return -1;
+            break;
+        case OPT_BATCH:
+            if (parse_long("--batch", optarg, 1, 4096, &o->batch)) return -1;
+            break;
+        case OPT_LR:
+            if (parse_double("--lr", optarg, 1e-12, 10, &o->lr)) return -1;
+            o->lr_set = 1;
+            break;
+        case OPT_OPTIMIZER:
+            if (strcmp(optarg, "adam") == 0)
+                o->optimizer = OPTIM_ADAM;
+            else if (strcmp(optarg, "sgd") == 0)
+                o->optimizer = OPTIM_SGD;
+            else {
+                err("--optimizer wants adam or sgd, got '%s'", optarg);
+                return -1;
+            }
+            break;
+        case OPT_MOMENTUM:
+            if (parse_double("--momentum", optarg, 0, 0.999, &o->momentum)) return -1;
+            break;
+        case OPT_WEIGHT_DECAY:
+            if (parse_double("--weight-decay", optarg, 0, 0.5, &o->weight_decay)) return -1;
+            break;
+        case OPT_SCHEDULE:
+            o->schedule = schedule_kind_from_name(optarg);
+            if (o->schedule < 0) {
+                err("--schedule wants cosine, step or constant, got '%s'", optarg);
+                return -1;
+            }
+            break;
+        case OPT_STEP_SIZE:
+            if (parse_long("--step-size", optarg, 1, 1000000, &o->step_size)) return -1;
+            break;
+        case OPT_GAMMA:
+            if (parse_double("--gamma", optarg, 1e-6, 1, &o->gamma)) return -1;
+            break;
+        case OPT_CLASS_WEIGHTS: o->class_weights = optarg; break;
+        case OPT_IGNORE_LABEL:
+            if (parse_long("--ignore-label", optarg, 0, 255, &v)) return -1;
+            o->ignore_label = (int)v;
+            break;
+        case OPT_VAL_FOLD: o->val_fold = optarg; break;
+        case OPT_FOLDS_FILE: o->folds_file = optarg; break;
+        case OPT_VAL:
+            if (parse_double("--val", optarg, 1e-6, 0.999999, &o->val_fraction)) return -1;
+            break;
+        case OPT_VAL_DIR: o->val_dir = optarg; break;
+        case OPT_NO_AUGMENT: o->augment = 0; break;
+        case OPT_SEED:
+            if (parse_u64("--seed", optarg, &o->seed)) return -1;
+            break;
+        case OPT_THREADS:
+            if (parse_long("--threads", optarg, 1, 1024, &v)) return -1;
+            o->threads = (int)v;
+            break;
+        case OPT_CHECKPOINT: o->checkpoint_dir = optarg; break;
+        case OPT_RESUME: o->resume = 1; break;
+        case OPT_FORCE: o->force = 1; break;
+        case OPT_INIT: o->init = optarg; break;
+        case OPT_EARLY_STOP:
+            if (parse_long("--early-stop", optarg, 1, 1000000, &o->early_stop)) return -1;
+            break;
+        case OPT_JSON: o->json = 1; break;
+        case OPT_JSON_FILE: o->json_file = optarg; break;
+        case OPT_QUIET: quiet = 1; break;
+        case OPT_VERSION: printf(PROG " " UNET_VERSION_STRING "\n"); return 1;
+        case 'h': usage(stdout); return 1;
+        case OPT_MAX_STEPS:
+            if (parse_u64("--max-steps", optarg, &o->max_steps)) return -1;
+            break;
+        case OPT_TIME_BUDGET:
+            if (parse_double("--time-budget", optarg, 1e-3, 1e9, &o->time_budget)) return -1;
+            break;
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        if (o->tiles || optind + 1 < argc) {
+            err("one tiles folder please (got %s%s%s)", o->tiles ? o->tiles : "",
+                o->tiles ? " and " : "", argv[optind]);
+            return -1;
+        }
+        o->tiles = argv[optind];
+    }
+    if (!o->tiles) {
+        err("no tiles folder: unet-train TILES -o MODEL.onnx (see --help)");
+        return -1;
+    }
+    if (!o->out) {
+        err("no output: give -o MODEL.onnx");
+        return -1;
+    }
+    const int n_val = (o->val_fold != NULL) + (o->val_fraction > 0) + (o->val_dir != NULL);
+    if (n_val > 1) {
+        err("--val-fold, --val and --val-dir exclude each other");
+        return -1;
+    }
+    if (o->early_stop && n_val == 0) {
+        err("--early-stop needs validation (--val-fold, --val or --val-dir)");
+        return -1;
+    }
+    if (!o->lr_set)
+        o->lr = o->optimizer == OPTIM_ADAM ? 1e-3 : 1e-2;
+    return 0;
+}
+
+/* ---- files ------------------------------------------------------------------- */
+
+typedef struct paths {
+    char *stem, *last_model, *csv, *jsonl, *ckpt_dir, *ckpt;
+} paths;
+
+static char *concat2(const char *a, const char *b)
+{
+    const size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb + 1);
+    }
+    return s;
+}
+
+static int make_paths(const options *o, paths *p)
+{
+    const size_t n = strlen(o->out);
+    const int has_ext = n > 5 && strcmp(o->out + n - 5, ".onnx") == 0;
+    p->stem = has_ext ? strndup(o->out, n - 5) : strdup(o->out);
+    if (!p->stem)
+        return -1;
+    p->last_model = concat2(p->stem, ".last.onnx");
+    p->csv = concat2(p->stem, ".log.csv");
+    p->jsonl = concat2(p->stem, ".log.jsonl");
+    p->ckpt_dir = o->checkpoint_dir ? strdup(o->checkpoint_dir) : concat2(p->stem, ".ckpt");
+    p->ckpt = p->ckpt_dir ? concat2(p->ckpt_dir, "/last.ckpt") : NULL;
+    return p->last_model && p->csv && p->jsonl && p->ckpt_dir && p->ckpt ? 0 : -1;
+}
+
+static void free_paths(paths *p)
+{
+    free(p->stem);
+    free(p->last_model);
+    free(p->csv);
+    free(p->jsonl);
+    free(p->ckpt_dir);
+    free(p->ckpt);
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Writes text to path atomically (temporary file in the same folder + rename). */
+static int write_file_atomic(const char *path, const char *text, size_t len)
+{
+    char *tmp = malloc(strlen(path) + 32);
+    if (!tmp)
+        return -1;
+    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    int ok = f != NULL;
+    ok = ok && fwrite(text, 1, len, f) == len;
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        err("cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+/* The epoch number (1-based) a log line starts with: "N," in CSV, {"epoch":N in JSONL. */
+static long log_line_epoch(const char *line)
+{
+    const char *p = line;
+    if (strncmp(p, "{\"epoch\":", 9) == 0)
+        p += 9;
+    char *end;
+    const long v = strtol(p, &end, 10);
+    return end == p ? -1 : v;
+}
+
+/* Keeps the header (CSV) and the lines of epochs <= keep_epochs: epochs a
+ * resumed run repeats are logged again. */
+static int truncate_log(const char *path, int has_header, uint64_t keep_epochs)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0; /* nothing logged yet */
+    sbuf out = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int first = 1;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        const long e = log_line_epoch(line);
+        if ((first && has_header) || (e >= 1 && (uint64_t)e <= keep_epochs))
+            sb_printf(&out, "%s", line);
+        first = 0;
+    }
+    free(line);
+    fclose(f);
+    int r = out.nomem ? -1 : write_file_atomic(path, out.s ? out.s : "", out.len);
+    free(out.s);
+    return r;
+}
+
+static int append_line(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "ab");
+    if (!f) {
+        err("cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int ok = fputs(text, f) >= 0;
+    if (fclose(f) != 0)
+        ok = 0;
+    if (!ok)
+        err("cannot write %s: %s", path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+/* A CSV column name from a class name: letters, digits and '_' only. */
+static void csv_name(const char *s, char *out, size_t size)
+{
+    size_t k = 0;
+    for (; *s && k + 1 < size; s++)
+        out[k++] = (char)((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                                  (*s >= '0' && *s <= '9')
+                              ? *s
+                              : '_');
+    out[k] = '\0';
+}
+
+/* ---- per-epoch output --------------------------------------------------------- */
+
+typedef struct run_ctx {
+    const options *o;
+    const unet_palette *pal;
+    const paths *p;
+    int tty;
+    int progress_shown;
+    double last_progress;
+    int log_failed; /* a log write failed (its message is already on stderr) */
+} run_ctx;
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void format_duration(double s, char *buf, size_t size)
+{
+    if (!(s >= 0) || s > 1e8)
+        snprintf(buf, size, "?");
+    else if (s < 60)
+        snprintf(buf, size, "%.0fs", s);
+    else if (s < 3600)
+        snprintf(buf, size, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else
+        snprintf(buf, size, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+}
+
+static void clear_progress(run_ctx *c)
+{
+    if (c->progress_shown) {
+        fprintf(stderr, "\r\033[K");
+        c->progress_shown = 0;
+    }
+}
+
+static void on_step(void *user, const train_step_info *i)
+{
+    run_ctx *c = user;
+    if (quiet || !c->tty)
+        return;
+    const double t = wall_seconds();
+    if (t - c->last_progress < 0.25 && i->step_in_epoch != i->steps_per_epoch)
+        return;
+    c->last_progress = t;
+    char eta[32];
+    format_duration(i->eta_seconds, eta, sizeof eta);
+    fprintf(stderr, "\r\033[Kepoch %llu/%llu  step %llu/%llu  loss %.4f  lr %.2e  %.1f tiles/s  ETA %s",
+            (unsigned long long)i->epoch + 1, (unsigned long long)i->epochs,
+            (unsigned long long)i->step_in_epoch, (unsigned long long)i->steps_per_epoch, i->loss,
+            i->lr, i->tiles_per_second, eta);
+    c->progress_shown = 1;
+}
+
+static void print_table(run_ctx *c, const train_epoch_report *r)
+{
+    char dur[32];
+    format_duration(r->epoch_seconds, dur, sizeof dur);
+    fprintf(stderr, "epoch %llu%s  step %llu  lr %.2e  train loss %.4f  train acc %.2f%%",
+            (unsigned long long)r->epoch + 1, r->partial ? " (partial)" : "",
+            (unsigned long long)r->global_step, r->lr, r->train_loss, 100 * r->train_accuracy);
+    if (!r->has_val) {
+        fprintf(stderr, "  %.1f tiles/s  %s\n", r->tiles_per_second, dur);
+        return;
+    }
+    fprintf(stderr, "  %.1f tiles/s  %s\n", r->tiles_per_second, dur);
+    fprintf(stderr, "  val loss %.4f  pixel acc %.2f%%  mIoU %.4f  macro F1 %.4f%s\n", r->val_loss,
+            100 * r->val.pixel_accuracy, r->val.mean_iou, r->val.macro_f1,
+            r->is_best ? "  * best" : "");
+    fprintf(stderr, "  %-14s %9s %9s %9s %9s %12s\n", "class", "precision", "recall", "F1", "IoU",
+            "support");
+    for (int k = 0; k < r->val.n_classes; k++) {
+        const unet_class_metrics *m = &r->val.per_class[k];
+        char v[4][16];
+        const double x[4] = {m->precision, m->recall, m->f1, m->iou};
+        for (int i = 0; i < 4; i++) /* "-": undefined (0/0), see unet/metrics.h */
+            snprintf(v[i], sizeof v[i], isfinite(x[i]) ? "%.4f" : "-", x[i]);
+        fprintf(stderr, "  %-14.14s %9s %9s %9s %9s %12llu\n", c->pal->classes[k].name, v[0],
+                v[1], v[2], v[3], (unsigned long long)m->support);
+    }
+}
+
+static void csv_num(sbuf *b, double v)
+{
+    if (isfinite(v))
+        sb_printf(b, ",%.6g", v);
+    else
+        sb_printf(b, ",");
+}
+
+static unet_status on_epoch(void *user, const train_epoch_report *r)
+{
+    run_ctx *c = user;
+    clear_progress(c);
+    if (!quiet)
+        print_table(c, r);
+    const int nc = c->pal->n_classes;
+    sbuf b = {0};
+    sb_printf(&b, "%llu,%d,%llu", (unsigned long long)r->epoch + 1, r->partial,
+              (unsigned long long)r->global_step);
+    csv_num(&b, r->lr);
+    csv_num(&b, r->train_loss);
+    csv_num(&b, r->train_accuracy);
+    csv_num(&b, r->has_val ? r->val_loss : NAN);
+    csv_num(&b, r->has_val ? r->val.pixel_accuracy : NAN);
+    csv_num(&b, r->has_val ? r->val.mean_iou : NAN);
+    csv_num(&b, r->has_val ? r->val.macro_f1 : NAN);
+    sb_printf(&b, ",%d", r->is_best);
+    csv_num(&b, r->epoch_seconds);
+    csv_num(&b, r->tiles_per_second);
+    for (int k = 0; k < nc; k++)
+        csv_num(&b, r->has_val ? r->val.per_class[k].iou : NAN);
+    for (int k = 0; k < nc; k++)
+        csv_num(&b, r->has_val ? r->val.per_class[k].f1 : NAN);
+    sb_printf(&b, "\n");
+
+    sbuf j = {0};
+    sb_printf(&j, "{\"epoch\":%llu,\"partial\":%s,\"step\":%llu,\"lr\":",
+              (unsigned long long)r->epoch + 1, r->partial ? "true" : "false",
+              (unsigned long long)r->global_step);
+    sb_num(&j, r->lr);
+    sb_printf(&j, ",\"train_loss\":");
+    sb_num(&j, r->train_loss);
+    sb_printf(&j, ",\"train_accuracy\":");
+    sb_num(&j, r->train_accuracy);
+    if (r->has_val) {
+        sb_printf(&j, ",\"val_loss\":");
+        sb_num(&j, r->val_loss);
+        sb_printf(&j, ",\"val_pixel_accuracy\":");
+        sb_num(&j, r->val.pixel_accuracy);
+        sb_printf(&j, ",\"val_miou\":");
+        sb_num(&j, r->val.mean_iou);
+        sb_printf(&j, ",\"val_macro_f1\":");
+        sb_num(&j, r->val.macro_f1);
+        sb_printf(&j, ",\"classes\":[");
+        for (int k = 0; k < nc; k++) {
+            const unet_class_metrics *m = &r->val.per_class[k];
+            sb_printf(&j, "%s{\"id\":%d,\"name\":", k ? "," : "", k);
+            sb_json_string(&j, c->pal->classes[k].name);
+            sb_printf(&j, ",\"precision\":");
+            sb_num(&j, m->precision);
+            sb_printf(&j, ",\"recall\":");
+            sb_num(&j, m->recall);
+            sb_printf(&j, ",\"f1\":");
+            sb_num(&j, m->f1);
+            sb_printf(&j, ",\"iou\":");
+            sb_num(&j, m->iou);
+            sb_printf(&j, ",\"support\":%llu}", (unsigned long long)m->support);
+        }
+        sb_printf(&j, "]");
+    }
+    sb_printf(&j, ",\"best\":%s,\"seconds\":", r->is_best ? "true" : "false");
+    sb_num(&j, r->epoch_seconds);
+    sb_printf(&j, ",\"tiles_per_second\":");
+    sb_num(&j, r->tiles_per_second);
+    sb_printf(&j, "}\n");
+
+    int rc = b.nomem || j.nomem ? -1 : 0;
+    if (rc == 0)
+        rc = append_line(c->p->csv, b.s);
+    if (rc == 0)
+        rc = append_line(c->p->jsonl, j.s);
+    free(b.s);
+    free(j.s);
+    if (rc != 0) {
+        c->log_failed = 1;
+        return UNET_ERR_IO;
+    }
+    return UNET_OK;
+}
+
+static int write_csv_header(const paths *p, const unet_palette *pal)
+{
+    sbuf b = {0};
+    sb_printf(&b, "epoch,partial,step,lr,train_loss,train_accuracy,val_loss,val_pixel_accuracy,"
+                  "val_miou,val_macro_f1,best,epoch_seconds,tiles_per_second");
+    char nm[UNET_PALETTE_NAME_MAX];
+    for (int k = 0; k < pal->n_classes; k++) {
+        csv_name(pal->classes[k].name, nm, sizeof nm);
+        sb_printf(&b, ",iou_%s", nm);
+    }
+    for (int k = 0; k < pal->n_classes; k++) {
+        csv_name(pal->classes[k].name, nm, sizeof nm);
+        sb_printf(&b, ",f1_%s", nm);
+    }
+    sb_printf(&b, "\n");
+    int rc = b.nomem ? -1 : write_file_atomic(p->csv, b.s, b.len);
+    free(b.s);
+    return rc;
+}
+
+/* ---- setup helpers ------------------------------------------------------------ */
+
+/* Class weights from --class-weights; *weights NULL for none. 0 ok, -1 usage error, 1 failure. */
+static int make_class_weights(const options *o, const tile_set *set, const tile_split *split,
+                              int n_classes, float **weights)
+{
+    *weights = NULL;
+    if (strcmp(o->class_weights, "none") == 0)
+        return 0;
+    float *w = malloc((size_t)n_classes * sizeof *w);
+    if (!w) {
+        err("out of memory");
+        return 1;
+    }
+    if (strcmp(o->class_weights, "auto") == 0) {
+        uint64_t counts[UNET_PALETTE_MAX_CLASSES];
+        if (tiles_class_counts(set, split->train, split->n_train, n_classes, o->ignore_label,
+                               counts) != UNET_OK) {
+            err("%s", unet_last_error());
+            free(w);
+            return 1;
+        }
+        class_weights_auto(counts, n_classes, w);
+        *weights = w;
+        return 0;
+    }
+    const char *s = o->class_weights;
+    int k = 0, any = 0;
+    while (*s) {
+        char *end;
+        errno = 0;
+        const double v = strtod(s, &end);
+        if (end == s || errno || !(v >= 0 && v <= 1e6) || k >= n_classes ||
+            (*end != ',' && *end != '\0')) {
+            err("--class-weights wants none, auto or %d non-negative numbers separated by commas, "
+                "got '%s'",
+                n_classes, o->class_weights);
+            free(w);
+            return -1;
+        }
+        any = any || v > 0;
+        w[k++] = (float)v;
+        s = *end ? end + 1 : end;
+    }
+    if (k != n_classes || !any) {
+        err("--class-weights: %d weight(s) for %d classes%s", k, n_classes,
+            any ? "" : " (and at least one must be positive)");
+        free(w);
+        return -1;
+    }
+    *weights = w;
+    return 0;
+}
+
+static void config_json(const options *o, const unet_arch *a, sbuf *b)
+{
+    sb_printf(b, "{\"depth\":%d,\"filters\":%d,\"batchnorm\":%s,\"dropout\":%.6g", a->depth,
+              a->base_filters, a->batchnorm ? "true" : "false", (double)a->dropout);
+    sb_printf(b, ",\"epochs\":%ld,\"batch\":%ld,\"optimizer\":\"%s\",\"lr\":", o->epochs, o->batch,
+              o->optimizer == OPTIM_ADAM ? "adam" : "sgd");
+    sb_num(b, o->lr);
+    if (o->optimizer == OPTIM_SGD) {
+        sb_printf(b, ",\"momentum\":");
+        sb_num(b, o->momentum);
+    }
+    sb_printf(b, ",\"weight_decay\":");
+    sb_num(b, o->weight_decay);
+    sb_printf(b, ",\"schedule\":\"%s\"", schedule_kind_name(o->schedule));
+    if (o->schedule == SCHEDULE_STEP) {
+        sb_printf(b, ",\"step_size\":%ld,\"gamma\":", o->step_size);
+        sb_num(b, o->gamma);
+    }
+    sb_printf(b, ",\"class_weights\":");
+    sb_json_string(b, o->class_weights);
+    sb_printf(b, ",\"ignore_label\":%d,\"augment\":%s,\"seed\":%llu,\"threads\":%d",
+              o->ignore_label, o->augment ? "true" : "false", (unsigned long long)o->seed,
+              o->threads > 0 ? o->threads : omp_get_max_threads());
+    sb_printf(b, ",\"validation\":");
+    if (o->val_fold) {
+        sb_printf(b, "{\"fold\":");
+        sb_json_string(b, o->val_fold);
+        sb_printf(b, "}");
+    } else if (o->val_fraction > 0) {
+        sb_printf(b, "{\"fraction\":");
+        sb_num(b, o->val_fraction);
+        sb_printf(b, "}");
+    } else if (o->val_dir) {
+        sb_printf(b, "{\"dir\":");
+        sb_json_string(b, o->val_dir);
+        sb_printf(b, "}");
+    } else {
+        sb_printf(b, "null");
+    }
+    sb_printf(b, ",\"max_steps\":%llu}", (unsigned long long)o->max_steps);
+}
+
+static const char *end_name(int end)
+{
+    switch (end) {
+    case TRAIN_END_MAX_STEPS: return "max_steps";
+    case TRAIN_END_TIME_BUDGET: return "time_budget";
+    case TRAIN_END_EARLY_STOP: return "early_stop";
+    case TRAIN_END_INTERRUPTED: return "interrupted";
+    default: return "epochs";
+    }
+}
+
+static void metrics_json(sbuf *b, const train_epoch_report *r, const unet_palette *pal)
+{
+    sb_printf(b, "{\"epoch\":%llu,\"partial\":%s,\"train_loss\":", (unsigned long long)r->epoch + 1,
+              r->partial ? "true" : "false");
+    sb_num(b, r->train_loss);
+    sb_printf(b, ",\"train_accuracy\":");
+    sb_num(b, r->train_accuracy);
+    if (r->has_val) {
+        sb_printf(b, ",\"val_loss\":");
+        sb_num(b, r->val_loss);
+        sb_printf(b, ",\"val_pixel_accuracy\":");
+        sb_num(b, r->val.pixel_accuracy);
+        sb_printf(b, ",\"val_miou\":");
+        sb_num(b, r->val.mean_iou);
+        sb_printf(b, ",\"val_macro_f1\":");
+        sb_num(b, r->val.macro_f1);
+        sb_printf(b, ",\"classes\":[");
+        for (int k = 0; k < r->val.n_classes; k++) {
+            const unet_class_metrics *m = &r->val.per_class[k];
+            sb_printf(b, "%s{\"name\":", k ? "," : "");
+            sb_json_string(b, pal->classes[k].name);
+            sb_printf(b, ",\"precision\":");
+            sb_num(b, m->precision);
+            sb_printf(b, ",\"recall\":");
+            sb_num(b, m->recall);
+            sb_printf(b, ",\"f1\":");
+            sb_num(b, m->f1);
+            sb_printf(b, ",\"iou\":");
+            sb_num(b, m->iou);
+            sb_printf(b, ",\"support\":%llu}", (unsigned long long)m->support);
+        }
+        sb_printf(b, "]");
+    }
+    sb_printf(b, "}");
+}
+
+/* ---- main --------------------------------------------------------------------- */
+
+typedef struct app {
+    options o;
+    paths p;
+    unet_palette pal;
+    tile_set set, val_set;
+    tile_split split;
+    float *class_weights;
+    train_state st;
+    char *stored_config;
+    sbuf config;
+} app;
+
+static void app_free(app *a)
+{
+    free_paths(&a->p);
+    tile_set_free(&a->set);
+    tile_set_free(&a->val_set);
+    tile_split_free(&a->split);
+    free(a->class_weights);
+    train_state_free(&a->st);
+    free(a->stored_config);
+    free(a->config.s);
+}
+
+/* Tiles, folds and the split. Returns an exit status, or -1 to go on. */
+static int load_data(app *a)
+{
+    const options *o = &a->o;
+    if (tile_set_scan(o->tiles, &a->set) != UNET_OK) {
+        err("%s", unet_last_error());
+        return EXIT_USAGE;
+    }
+    char *folds = o->folds_file ? strdup(o->folds_file) : concat2(o->tiles, "/folds.tsv");
+    if (!folds) {
+        err("out of memory");
+        return EXIT_FAILED;
+    }
+    if (o->folds_file || file_exists(folds)) {
+        int unknown = 0;
+        if (tile_set_read_folds(&a->set, folds, &unknown) != UNET_OK) {
+            err("%s", unet_last_error());
+            free(folds);
+            return EXIT_USAGE;
+        }
+        if (unknown)
+            note("%s lists %d name(s) that are not tiles of %s; ignored", folds, unknown, o->tiles);
+    } else if (o->val_fold) {
+        err("--val-fold %s needs a folds file: %s does not exist (use --folds-file)", o->val_fold,
+            folds);
+        free(folds);
+        return EXIT_USAGE;
+    }
+    free(folds);
+    unet_status s;
+    if (o->val_fold)
+        s = split_by_fold(&a->set, o->val_fold, &a->split);
+    else if (o->val_fraction > 0)
+        s = split_by_fraction(&a->set, o->val_fraction, o->seed, &a->split);
+    else
+        s = split_none(&a->set, &a->split);
+    if (s != UNET_OK) {
+        err("%s", unet_last_error());
+        return EXIT_USAGE;
+    }
+    if (o->val_dir) {
+        if (tile_set_scan(o->val_dir, &a->val_set) != UNET_OK) {
+            err("--val-dir: %s", unet_last_error());
+            return EXIT_USAGE;
+        }
+        free(a->split.val);
+        a->split.val = malloc((size_t)a->val_set.n * sizeof *a->split.val);
+        if (!a->split.val) {
+            err("out of memory");
+            return EXIT_FAILED;
+        }
+        for (int i = 0; i < a->val_set.n; i++)
+            a->split.val[i] = i;
+        a->split.n_val = a->val_set.n;
+    }
+    return -1;
+}
+
+/* Architecture, weights and optimiser: from the checkpoint when resuming,
+ * else fresh (He or --init). Returns an exit status, or -1 to go on. */
+static int load_state(app *a)
+{
+    options *o = &a->o;
+    const int resuming = o->resume && file_exists(a->p.ckpt);
+    if (!resuming && file_exists(a->p.ckpt) && !o->force) {
+        err("%s exists: add --resume to continue that run or --force to start over", a->p.ckpt);
+        return EXIT_USAGE;
+    }
+    if (o->resume && !resuming)
+        note("no checkpoint at %s: starting from scratch", a->p.ckpt);
+    unet_arch arch = {.in_channels = 3, .n_classes = a->pal.n_classes, .depth = o->depth,
+                      .base_filters = o->filters, .batchnorm = o->batchnorm,
+                      .dropout = (float)o->dropout};
+    const char *from = NULL;
+    if (resuming) {
+        if (checkpoint_read(a->p.ckpt, &a->st, &a->stored_config) != UNET_OK) {
+            err("%s", unet_last_error());
+            return EXIT_USAGE;
+        }
+        arch = a->st.params->arch;
+        from = a->p.ckpt;
+        if (a->st.progress.seed != o->seed) {
+            note("resuming with the checkpoint's seed %llu", (unsigned long long)a->st.progress.seed);
+            o->seed = a->st.progress.seed;
+        }
+        if (o->init)
+            note("resuming: --init %s is not used", o->init);
+    } else if (o->init) {
+        unet_arch ia;
+        if (init_weights_arch(o->init, &ia) != UNET_OK) {
+            err("--init: %s", unet_last_error());
+            return EXIT_USAGE;
+        }
+        arch.depth = ia.depth;
+        arch.base_filters = ia.base_filters;
+        arch.batchnorm = ia.batchnorm;
+        from = o->init;
+        if (ia.in_channels != 3) {
+            err("--init %s takes %d input channels; tiles are RGB", o->init, ia.in_channels);
+            return EXIT_USAGE;
+        }
+    }
+    if (from) {
+        if ((o->depth_set && o->depth != arch.depth) ||
+            (o->filters_set && o->filters != arch.base_filters) ||
+            (o->batchnorm_set && !arch.batchnorm)) {
+            err("%s holds a U-Net of depth %d, %d filters, %s batch norm; the options ask for "
+                "another (leave --depth/--filters/--batchnorm out to take its own)",
+                from, arch.depth, arch.base_filters, arch.batchnorm ? "with" : "without");
+            return EXIT_USAGE;
+        }
+    }
+    if (resuming && arch.n_classes != a->pal.n_classes) {
+        err("%s was trained for %d classes, %s has %d", a->p.ckpt, arch.n_classes, o->tiles,
+            a->pal.n_classes);
+        return EXIT_USAGE;
+    }
+    o->depth = arch.depth;
+    o->filters = arch.base_filters;
+    o->batchnorm = arch.batchnorm;
+    o->dropout = arch.dropout;
+
+    if (resuming) {
+        if (a->st.opt->cfg.kind != o->optimizer) {
+            err("%s was trained with %s; --optimizer %s cannot continue it", a->p.ckpt,
+                a->st.opt->cfg.kind == OPTIM_ADAM ? "adam" : "sgd",
+                o->optimizer == OPTIM_ADAM ? "adam" : "sgd");
+            return EXIT_USAGE;
+        }
+        a->st.opt->cfg.momentum = o->momentum;
+        a->st.opt->cfg.weight_decay = o->weight_decay;
+        return -1;
+    }
+    if (params_create(&arch, &a->st.params) != UNET_OK) {
+        err("%s", unet_last_error());
+        return EXIT_USAGE;
+    }
+    params_init_he(a->st.params, o->seed);
+    if (o->init) {
+        int new_head = 0;
+        if (init_weights_load(o->init, a->st.params, 1, &new_head) != UNET_OK) {
+            err("--init: %s", unet_last_error());
+            return EXIT_USAGE;
+        }
+        note("starting from the weights of %s%s", o->init,
+             new_head ? " (new head: the class count differs)" : "");
+    }
+    optim_config oc;
+    optim_config_default(&oc, o->optimizer);
+    oc.momentum = o->momentum;
+    oc.weight_decay = o->weight_decay;
+    if (optimizer_create(&oc, a->st.params, &a->st.opt) != UNET_OK) {
+        err("%s", unet_last_error());
+        return EXIT_USAGE;
+    }
+    train_progress_init(&a->st.progress, o->seed);
+    return -1;
+}
+
+static int make_dir(const char *dir)
+{
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST)
+        return 0;
+    err("cannot create %s: %s", dir, strerror(errno));
+    return -1;
+}
+
+static int export_models(app *a, const train_result *res, double train_seconds)
+{
+    const train_progress *pr = &a->st.progress;
+    const char *names[UNET_PALETTE_MAX_CLASSES], *colors[UNET_PALETTE_MAX_CLASSES];
+    static char hex[UNET_PALETTE_MAX_CLASSES][8];
+    for (int k = 0; k < a->pal.n_classes; k++) {
+        names[k] = a->pal.classes[k].name;
+        unet_format_hex_color(a->pal.classes[k].rgb, hex[k]);
+        colors[k] = hex[k];
+    }
+    sbuf t = {0};
+    sb_printf(&t, "{\"program\":\"unet-train\",\"version\":\"" UNET_VERSION_STRING
+                  "\",\"epochs_completed\":%llu,\"steps\":%llu,\"seconds\":",
+              (unsigned long long)pr->epoch, (unsigned long long)pr->global_step);
+    sb_num(&t, train_seconds);
+    sb_printf(&t, ",\"best_val_miou\":");
+    sb_num(&t, a->st.best ? pr->best_miou : NAN);
+    sb_printf(&t, ",\"best_epoch\":");
+    if (a->st.best)
+        sb_printf(&t, "%lld", (long long)pr->best_epoch + 1);
+    else
+        sb_printf(&t, "null");
+    sb_printf(&t, ",\"train_tiles\":%d,\"val_tiles\":%d,\"end\":\"%s\",\"flags\":%s}",
+              a->split.n_train, a->split.n_val, end_name(res->end), a->config.s);
+    if (t.nomem) {
+        err("out of memory");
+        return -1;
+    }
+    unet_export_meta meta = {.n_classes = a->pal.n_classes, .class_names = names,
+                             .class_colors = colors, .training_json = t.s};
+    const unet_params *best = a->st.best ? a->st.best : a->st.params;
+    int rc = 0;
+    if (unet_export_onnx(a->o.out, best, &meta) != UNET_OK ||
+        unet_export_onnx(a->p.last_model, a->st.params, &meta) != UNET_OK) {
+        err("%s", unet_last_error());
+        rc = -1;
+    }
+    free(t.s);
+    if (rc == 0) {
+        if (a->st.best)
+            note("wrote %s (best validation mIoU %.4f, epoch %lld) and %s (last weights, step %llu)",
+                 a->o.out, pr->best_miou, (long long)pr->best_epoch + 1, a->p.last_model,
+                 (unsigned long long)pr->global_step);
+        else
+            note("wrote %s and %s: the last weights (step %llu; no validation, so no best epoch)",
+                 a->o.out, a->p.last_model, (unsigned long long)pr->global_step);
+    }
+    return rc;
+}
+
+static int write_summary(app *a, const train_result *res, uint64_t resumed_from)
+{
+    if (!a->o.json && !a->o.json_file)
+        return 0;
+    const train_progress *pr = &a->st.progress;
+    sbuf b = {0};
+    sb_printf(&b, "{\"program\":\"unet-train\",\"version\":\"" UNET_VERSION_STRING "\",\"model\":");
+    sb_json_string(&b, a->o.out);
+    sb_printf(&b, ",\"last_model\":");
+    sb_json_string(&b, a->p.last_model);
+    sb_printf(&b, ",\"checkpoint\":");
+    sb_json_string(&b, a->p.ckpt);
+    sb_printf(&b, ",\"end\":\"%s\",\"epochs_completed\":%llu,\"steps\":%llu,\"session_steps\":%llu",
+              end_name(res->end), (unsigned long long)pr->epoch,
+              (unsigned long long)pr->global_step, (unsigned long long)res->steps);
+    sb_printf(&b, ",\"resumed_from_step\":");
+    if (resumed_from != UINT64_MAX)
+        sb_printf(&b, "%llu", (unsigned long long)resumed_from);
+    else
+        sb_printf(&b, "null");
+    sb_printf(&b, ",\"seconds\":");
+    sb_num(&b, pr->seconds);
+    sb_printf(&b, ",\"session_seconds\":");
+    sb_num(&b, res->seconds);
+    sb_printf(&b, ",\"tiles_per_second\":");
+    sb_num(&b, res->tiles_per_second);
+    sb_printf(&b, ",\"train_tiles\":%d,\"val_tiles\":%d,\"best_epoch\":", a->split.n_train,
+              a->split.n_val);
+    if (a->st.best)
+        sb_printf(&b, "%lld", (long long)pr->best_epoch + 1);
+    else
+        sb_printf(&b, "null");
+    sb_printf(&b, ",\"best_val_miou\":");
+    sb_num(&b, a->st.best ? pr->best_miou : NAN);
+    sb_printf(&b, ",\"class_weights\":");
+    if (a->class_weights) {
+        sb_printf(&b, "[");
+        for (int k = 0; k < a->pal.n_classes; k++) {
+            sb_printf(&b, k ? "," : "");
+            sb_num(&b, a->class_weights[k]);
+        }
+        sb_printf(&b, "]");
+    } else {
+        sb_printf(&b, "null");
+    }
+    sb_printf(&b, ",\"last_epoch\":");
+    if (res->has_report)
+        metrics_json(&b, &res->last, &a->pal);
+    else
+        sb_printf(&b, "null");
+    sb_printf(&b, ",\"flags\":%s}\n", a->config.s);
+    int rc = 0;
+    if (b.nomem) {
+        err("out of memory");
+        rc = -1;
+    }
+    if (rc == 0 && a->o.json)
+        fputs(b.s, stdout);
+    if (rc == 0 && a->o.json_file)
+        rc = write_file_atomic(a->o.json_file, b.s, b.len);
+    free(b.s);
+    return rc;
+}
+
+static int run(app *a)
+{
+    options *o = &a->o;
+    if (o->threads > 0)
+        omp_set_num_threads(o->threads);
+    if (make_paths(o, &a->p) != 0) {
+        err("out of memory");
+        return EXIT_FAILED;
+    }
+
+    /* Palette: the tiles' classes.tsv, else the default. */
+    char *classes = concat2(o->tiles, "/classes.tsv");
+    if (!classes) {
+        err("out of memory");
+        return EXIT_FAILED;
+    }
+    if (file_exists(classes)) {
+        if (unet_palette_read(classes, &a->pal) != UNET_OK) {
+            err("%s", unet_last_error());
+            free(classes);
+            return EXIT_USAGE;
+        }
+    } else {
+        unet_palette_default(&a->pal);
+        note("%s not found: using the default palette (%d classes)", classes, a->pal.n_classes);
+    }
+    free(classes);
+    if (o->ignore_label < a->pal.n_classes) {
+        err("--ignore-label %d is a class id (there are %d classes)", o->ignore_label,
+            a->pal.n_classes);
+        return EXIT_USAGE;
+    }
+
+    /* State first: a resumed run splits with the checkpoint's seed. */
+    int rc = load_state(a);
+    if (rc >= 0)
+        return rc;
+    rc = load_data(a);
+    if (rc >= 0)
+        return rc;
+    const unet_arch *arch = &a->st.params->arch;
+
+    /* Tile size against the depth. */
+    int width, height;
+    if (tile_set_size(&a->set, &width, &height) != UNET_OK) {
+        err("%s", unet_last_error());
+        return EXIT_USAGE;
+    }
+    if (o->val_dir) {
+        int vw, vh;
+        if (tile_set_size(&a->val_set, &vw, &vh) != UNET_OK) {
+            err("%s", unet_last_error());
+            return EXIT_USAGE;
+        }
+        if (vw != width || vh != height) {
+            err("validation tiles are %dx%d, training tiles %dx%d", vw, vh, width, height);
+            return EXIT_USAGE;
+        }
+    }
+    const int step = 1 << arch->depth;
+    if (width % step || height % step) {
+        err("tiles are %dx%d; a U-Net of depth %d needs multiples of %d: cut tiles with "
+            "unet-tile --tile %d or lower --depth",
+            width, height, arch->depth, step, (width / step + 1) * step);
+        return EXIT_USAGE;
+    }
+
+    rc = make_class_weights(o, &a->set, &a->split, a->pal.n_classes, &a->class_weights);
+    if (rc != 0)
+        return rc < 0 ? EXIT_USAGE : EXIT_FAILED;
+
+    config_json(o, arch, &a->config);
+    if (a->config.nomem) {
+        err("out of memory");
+        return EXIT_FAILED;
+    }
+    const int resuming = a->stored_config != NULL;
+    if (resuming && strcmp(a->stored_config, a->config.s) != 0)
+        warn("the settings differ from the checkpoint's, so the result will differ from an "
+             "uninterrupted run:\n  checkpoint: %s\n  now:        %s",
+             a->stored_config, a->config.s);
+
+    if (make_dir(a->p.ckpt_dir) != 0)
+        return EXIT_FAILED;
+    /* Logs: a fresh run starts them anew; a resumed one drops the epochs it repeats. */
+    if (resuming) {
+        if (truncate_log(a->p.csv, 1, a->st.progress.epoch) != 0 ||
+            truncate_log(a->p.jsonl, 0, a->st.progress.epoch) != 0)
+            return EXIT_FAILED;
+        if (!file_exists(a->p.csv) && write_csv_header(&a->p, &a->pal) != 0)
+            return EXIT_FAILED;
+    } else if (write_csv_header(&a->p, &a->pal) != 0 ||
+               write_file_atomic(a->p.jsonl, "", 0) != 0) {
+        return EXIT_FAILED;
+    }
+
+    const uint64_t spe = train_steps_per_epoch(a->split.n_train, (int)o->batch);
+    lr_schedule sched = {.kind = o->schedule, .base_lr = o->lr,
+                         .total_steps = train_planned_steps((uint64_t)o->epochs, spe, o->max_steps),
+                         .steps_per_epoch = spe, .step_size = (uint64_t)o->step_size,
+                         .gamma = o->gamma};
+    if (!quiet) {
+        const int scenes = split_scene_count(&a->set, a->split.train, a->split.n_train);
+        note("%d training tiles (%d scene%s) of %dx%d%s", a->split.n_train, scenes,
+             scenes == 1 ? "" : "s", width, height,
+             a->split.n_val ? "" : "; no validation (the final model is the last weights; see "
+                                   "--val-fold, --val, --val-dir)");
+        if (a->split.n_val) {
+            const tile_set *vs = o->val_dir ? &a->val_set : &a->set;
+            const int vsc = split_scene_count(vs, a->split.val, a->split.n_val);
+            note("%d validation tiles (%d scene%s)%s%s", a->split.n_val, vsc, vsc == 1 ? "" : "s",
+                 o->val_fold ? ", fold " : "", o->val_fold ? o->val_fold : "");
+        }
+        note("U-Net depth %d, %d filters%s%s, %zu parameters; batch %ld, %llu steps per epoch, "
+             "%ld epochs; %s lr %g (%s)%s; %d thread(s)",
+             arch->depth, arch->base_filters, arch->batchnorm ? ", batch norm" : "",
+             arch->dropout > 0 ? ", dropout" : "", params_trainable_count(a->st.params), o->batch,
+             (unsigned long long)spe, o->epochs, o->optimizer == OPTIM_ADAM ? "Adam(W)" : "SGD",
+             o->lr, schedule_kind_name(o->schedule), o->augment ? "; augmented" : "",
+             o->threads > 0 ? o->threads : omp_get_max_threads());
+        if (a->class_weights) {
+            fprintf(stderr, PROG ": class weights:");
+            for (int k = 0; k < a->pal.n_classes; k++)
+                fprintf(stderr, " %s %.3g", a->pal.classes[k].name, (double)a->class_weights[k]);
+            fputc('\n', stderr);
+        }
+        if (o->batch > a->split.n_train)
+            warn("--batch %ld is more than the %d training tiles: batches repeat tiles", o->batch,
+                 a->split.n_train);
+        if (resuming)
+            note("resuming %s at epoch %llu, step %llu", a->p.ckpt,
+                 (unsigned long long)a->st.progress.epoch + 1,
+                 (unsigned long long)a->st.progress.global_step);
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second signal ends the process at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    run_ctx ctx = {.o = o, .pal = &a->pal, .p = &a->p, .tty = isatty(STDERR_FILENO)};
+    train_data data = {.train_set = &a->set, .train_idx = a->split.train,
+                       .n_train = a->split.n_train,
+                       .val_set = o->val_dir ? &a->val_set : &a->set, .val_idx = a->split.val,
+                       .n_val = a->split.n_val, .width = width, .height = height};
+    train_options topt = {.batch = (int)o->batch, .epochs = (uint64_t)o->epochs,
+                          .max_steps = o->max_steps, .time_budget = o->time_budget,
+                          .schedule = sched, .class_weights = a->class_weights,
+                          .ignore_label = o->ignore_label, .augment = o->augment,
+                          .early_stop = (uint64_t)o->early_stop, .checkpoint_path = a->p.ckpt,
+                          .config_json = a->config.s, .stop = &stop_flag, .user = &ctx,
+                          .on_step = on_step, .on_epoch = on_epoch};
+    const uint64_t resumed_from = resuming ? a->st.progress.global_step : UINT64_MAX;
+    train_result res;
+    unet_status s = train_run(&data, &topt, &a->st, &res);
+    clear_progress(&ctx);
+    if (s != UNET_OK) {
+        if (!ctx.log_failed)
+            err("training stopped: %s", unet_last_error());
+        /* The last epoch-end checkpoint stays for --resume. */
+        return EXIT_FAILED;
+    }
+    if (res.end == TRAIN_END_INTERRUPTED) {
+        /* Said even with --quiet: it explains exit status 3. */
+        fprintf(stderr, PROG ": interrupted at step %llu; state saved to %s (continue with --resume)\n",
+                (unsigned long long)a->st.progress.global_step, a->p.ckpt);
+        write_summary(a, &res, resumed_from);
+        return EXIT_INTERRUPTED;
+    }
+    switch (res.end) {
+    case TRAIN_END_MAX_STEPS: note("stopped after --max-steps %llu", (unsigned long long)o->max_steps); break;
+    case TRAIN_END_TIME_BUDGET: note("stopped: --time-budget %g s used", o->time_budget); break;
+    case TRAIN_END_EARLY_STOP:
+        note("early stop: no better validation mIoU for %ld epochs", o->early_stop);
+        break;
+    default: break;
+    }
+    if (export_models(a, &res, a->st.progress.seconds) != 0)
+        return EXIT_FAILED;
+    if (write_summary(a, &res, resumed_from) != 0)
+        return EXIT_FAILED;
+    return EXIT_DONE;
+}
+
+int main(int argc, char **argv)
+{
+    app a;
+    memset(&a, 0, sizeof a);
+    const int pr = parse_args(argc, argv, &a.o);
+    if (pr != 0)
+        return pr > 0 ? EXIT_DONE : EXIT_USAGE;
+    const int rc = run(&a);
+    app_free(&a);
+    return rc;
+}
