@@ -88,6 +88,10 @@ struct unet_model {
     /* name -> value id (open addressing) */
     int hash_cap;
     int *hash;
+
+    /* unet_load_options.max_tensor_elements, also applied to every tensor
+     * a plan creates (a small model can declare a huge intermediate). */
+    uint64_t max_tensor_elements;
 };
 
 /* Value table */

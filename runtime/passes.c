@@ -161,6 +161,12 @@ static int is_float_const(const unet_model *m, int id, int64_t count)
 static unet_status new_const_value(unet_model *m, const char *base, const char *suffix,
                                    const value_t *like, const float *data, int *id)
 {
+    /* like may point into m->values, which graph_add_value can move: copy
+     * the shape first (a use after free found by fuzz_onnx). */
+    int rank = like->rank;
+    int64_t dims[UNET_MAX_RANK];
+    memcpy(dims, like->dims, sizeof dims);
+    size_t nbytes = like->nbytes;
     char name[512];
     snprintf(name, sizeof name, "%s::%s", base, suffix);
     for (int k = 0; graph_find_value(m, name) >= 0; k++)
@@ -168,9 +174,9 @@ static unet_status new_const_value(unet_model *m, const char *base, const char *
     UNET_TRY(graph_add_value(m, name, id));
     value_t *v = &m->values[*id];
     v->dtype = UNET_DTYPE_FLOAT;
-    v->rank = like->rank;
-    memcpy(v->dims, like->dims, sizeof v->dims);
-    v->nbytes = like->nbytes;
+    v->rank = rank;
+    memcpy(v->dims, dims, sizeof v->dims);
+    v->nbytes = nbytes;
     v->data = malloc(v->nbytes ? v->nbytes : 1);
     if (!v->data)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");

@@ -112,6 +112,8 @@ unet_status plan_set_shape(plan_t *p, int id, int dtype, int rank, const int64_t
     UNET_TRY(shape_numel(dims, rank, &numel));
     if (numel > (int64_t)(SIZE_MAX / 2 / esz))
         return unet_set_error(UNET_ERR_LIMIT, "tensor of %lld elements is too large", (long long)numel);
+    if (p->model && p->model->max_tensor_elements && (uint64_t)numel > p->model->max_tensor_elements)
+        return unet_set_error(UNET_ERR_LIMIT, "a tensor of %lld elements exceeds the cap of %llu (unet_load_options.max_tensor_elements)", (long long)numel, (unsigned long long)p->model->max_tensor_elements);
     t->dtype = dtype;
     t->rank = rank;
     for (int i = 0; i < rank; i++)

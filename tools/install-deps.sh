@@ -3,7 +3,7 @@
 # Skips apt when every package is already there, so reruns are fast.
 set -euo pipefail
 packages=(
-  meson ninja-build pkg-config gcc clang
+  meson ninja-build pkg-config gcc clang libclang-rt-14-dev
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler
   libpng-dev libjpeg-dev libcmocka-dev
   libonnx-testdata python3-onnx python3-numpy

@@ -20,3 +20,30 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 LSAN_OPTIONS=suppressions="$(pwd)/tests/lsan.supp" \
   meson test -C build-asan --print-errorlogs --num-processes "$jobs" --no-suite slow
+
+echo "== short fuzz runs (libFuzzer, clang, ASan + UBSan)"
+# Each target first replays the committed crash inputs (tests/regressions/),
+# then mutates its seed corpus for UNET_FUZZ_SECONDS (default 60). Any crash,
+# sanitizer report, leak, allocation over 512 MB or input slower than 20 s
+# fails the run; the input is left in build-fuzz/fuzz-crashes/.
+[ -d build-fuzz ] || CC=clang meson setup build-fuzz --buildtype=debugoptimized -Dwerror=true -Dfuzz=true \
+  -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+ninja -C build-fuzz tests/fuzz/fuzz_onnx tests/fuzz/fuzz_png tests/fuzz/fuzz_jpeg tests/fuzz/fuzz-image-seeds
+UNET_MAKE_MODEL=build-ci/tools/unet-make-model bash tests/fuzz/make-seeds.sh build-fuzz build-fuzz/fuzz-seeds
+mkdir -p build-fuzz/fuzz-crashes
+for t in onnx png jpeg; do
+  corpus=build-fuzz/fuzz-corpus/$t
+  regress=build-fuzz/fuzz-regressions/$t
+  rm -rf "$regress"
+  mkdir -p "$corpus" "$regress"
+  case $t in onnx) pattern='onnx-*' ;; png) pattern='png-*' ;; jpeg) pattern='jpeg-*' ;; esac
+  find tests/regressions -name "$pattern" -exec cp {} "$regress/" \;
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions="$(pwd)/tests/lsan.supp" \
+    build-fuzz/tests/fuzz/fuzz_$t -max_total_time="${UNET_FUZZ_SECONDS:-60}" -timeout=20 \
+      -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix=build-fuzz/fuzz-crashes/$t- \
+      "$corpus" "build-fuzz/fuzz-seeds/$t" "$regress" > "build-fuzz/fuzz-$t.log" 2>&1 \
+    || { tail -60 "build-fuzz/fuzz-$t.log"; echo "fuzz_$t: crash, input in build-fuzz/fuzz-crashes/" >&2; exit 1; }
+  awk -v t="fuzz_$t" '/stat::number_of_executed_units/ {n=$2} /stat::average_exec_per_sec/ {r=$2}
+    END {printf "%s: %d execs, %d exec/s, 0 crashes\n", t, n, r}' "build-fuzz/fuzz-$t.log"
+done
