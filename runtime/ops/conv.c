@@ -5,6 +5,7 @@
 #include "../error.h"
 #include "../ops.h"
 #include "../plan_memory.h"
+#include "deconv_shuffle.h"
 
 typedef struct conv_geom {
     int sp;                        /* spatial rank */
@@ -323,6 +324,14 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
     }
     dnnl_primitive_attr_t attr = plan_make_attr();
     set_post_ops(n, attr);
+    if (transposed && deconv_shuffle_applies(p, n, g.kernel, g.stride, g.pad_l, g.pad_r, g.dil, g.out_pad, sp, g.group)) {
+        int done = 0;
+        unet_status ds = deconv_shuffle_build(p, n, attr, &done);
+        if (ds != UNET_OK || done) {
+            dnnl_primitive_attr_destroy(attr);
+            return ds;
+        }
+    }
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st;
     if (!transposed) {

@@ -1,0 +1,219 @@
+/* ConvTranspose whose kernel equals its stride (the U-Net's 2x2 stride-2 up
+ * path), run as a 1x1 convolution to kh*kw*OC channels followed by one reorder
+ * that scatters each channel group to its pixel of the kh x kw output cell.
+ * oneDNN's deconvolution runs these shapes far below its convolution speed;
+ * the 1x1 convolution runs near it, and the reorder only moves the output once.
+ *
+ * Output channel c' = (a*kw + b)*OC + oc of the 1x1 convolution holds output
+ * pixel (kh*i + a, kw*j + b) of channel oc. Both the convolution's output and
+ * the final output are described as 7-D strided views
+ * (N, OC/blk, blk, H, kh, W, kw) over the layout oneDNN chose (channels-last,
+ * or channel blocks of blk), so one reorder does the pixel shuffle. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../error.h"
+#include "../ops.h"
+#include "../plan_memory.h"
+#include "deconv_shuffle.h"
+
+enum { LAYOUT_NONE, LAYOUT_NHWC, LAYOUT_BLOCKED };
+
+/* Which of the layouts we can view the md is in; blk gets the channel block. */
+static int layout_of(const dnnl_memory_desc_t *md, const int64_t *dims4, int64_t *blk)
+{
+    dnnl_dims_t d = { dims4[0], dims4[1], dims4[2], dims4[3] };
+    dnnl_memory_desc_t cmp;
+    if (dnnl_memory_desc_init_by_tag(&cmp, 4, d, dnnl_f32, dnnl_acdb) == dnnl_success && dnnl_memory_desc_equal(&cmp, md)) {
+        *blk = dims4[1];
+        return LAYOUT_NHWC;
+    }
+    const struct { dnnl_format_tag_t tag; int64_t blk; } blocked[] = { { dnnl_aBcd8b, 8 }, { dnnl_aBcd16b, 16 }, { dnnl_aBcd4b, 4 } };
+    for (size_t k = 0; k < sizeof blocked / sizeof *blocked; k++) {
+        if (dims4[1] % blocked[k].blk)
+            continue;
+        if (dnnl_memory_desc_init_by_tag(&cmp, 4, d, dnnl_f32, blocked[k].tag) == dnnl_success && dnnl_memory_desc_equal(&cmp, md)) {
+            *blk = blocked[k].blk;
+            return LAYOUT_BLOCKED;
+        }
+    }
+    return LAYOUT_NONE;
+}
+
+static unet_status strided7(const int64_t *dims, const int64_t *strides, dnnl_memory_desc_t *md)
+{
+    dnnl_dims_t d, s;
+    for (int i = 0; i < 7; i++) {
+        d[i] = dims[i];
+        s[i] = strides[i];
+    }
+    if (dnnl_memory_desc_init_by_strides(md, 7, d, dnnl_f32, s) != dnnl_success)
+        return unet_set_error(UNET_ERR_BACKEND, "cannot describe the pixel-shuffle view");
+    return UNET_OK;
+}
+
+int deconv_shuffle_applies(const plan_t *p, const node_t *n, const int64_t *kernel, const int64_t *stride,
+                           const int64_t *pad_l, const int64_t *pad_r, const int64_t *dil,
+                           const int64_t *out_pad, int sp, int64_t group)
+{
+    if (sp != 2 || group != 1 || !p->t[n->in[1]].is_const)
+        return 0;
+    if (n->n_in > 2 && n->in[2] >= 0 && !p->t[n->in[2]].is_const)
+        return 0;
+    for (int i = 0; i < sp; i++)
+        if (kernel[i] != stride[i] || pad_l[i] || pad_r[i] || dil[i] != 1 || out_pad[i])
+            return 0;
+    return !getenv("UNET_NO_DECONV_SHUFFLE"); /* kept for A/B benchmarks */
+}
+
+unet_status deconv_shuffle_build(plan_t *p, const node_t *n, dnnl_primitive_attr_t attr, int *done)
+{
+    *done = 0;
+    int x = n->in[0], w = n->in[1], b = n->n_in > 2 ? n->in[2] : -1, y = n->out[0];
+    const ptensor *tx = &p->t[x];
+    const ptensor *tw = &p->t[w];
+    int64_t N = tx->dims[0], C = tx->dims[1], H = tx->dims[2], W = tx->dims[3];
+    int64_t OC = tw->dims[1], KH = tw->dims[2], KW = tw->dims[3];
+    int64_t CP = OC * KH * KW;
+
+    /* W'[(a*KW + b)*OC + oc][ic] = W[ic][oc][a][b]; bias'[k*OC + oc] = bias[oc] */
+    float *wp = malloc((size_t)(CP * C) * sizeof *wp);
+    float *bp = malloc((size_t)CP * sizeof *bp);
+    if (!wp || !bp) {
+        free(wp);
+        free(bp);
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory rearranging ConvTranspose weights");
+    }
+    const float *w0 = tw->const_data;
+    const float *b0 = b >= 0 ? p->t[b].const_data : NULL;
+    for (int64_t ic = 0; ic < C; ic++)
+        for (int64_t oc = 0; oc < OC; oc++)
+            for (int64_t a = 0; a < KH; a++)
+                for (int64_t bb = 0; bb < KW; bb++)
+                    wp[((a * KW + bb) * OC + oc) * C + ic] = w0[((ic * OC + oc) * KH + a) * KW + bb];
+    for (int64_t k = 0; k < KH * KW; k++)
+        for (int64_t oc = 0; oc < OC; oc++)
+            bp[k * OC + oc] = b0 ? b0[oc] : 0.0f;
+    int wt, bt;
+    int64_t wdims[4] = { CP, C, 1, 1 }, bdims[1] = { CP };
+    unet_status s = plan_new_tensor(p, UNET_DTYPE_FLOAT, 4, wdims, &wt);
+    if (s == UNET_OK) {
+        p->t[wt].is_const = 1;
+        p->t[wt].owns_const = 1;
+        p->t[wt].const_data = wp;
+        wp = NULL;
+        s = plan_new_tensor(p, UNET_DTYPE_FLOAT, 1, bdims, &bt);
+    }
+    if (s == UNET_OK) {
+        p->t[bt].is_const = 1;
+        p->t[bt].owns_const = 1;
+        p->t[bt].const_data = bp;
+        bp = NULL;
+    }
+    free(wp);
+    free(bp);
+    UNET_TRY(s);
+
+    dnnl_memory_desc_t src_any, w_any, dst_any, b_md;
+    dnnl_dims_t sd = { N, C, H, W }, wd = { CP, C, 1, 1 }, dd = { N, CP, H, W }, bd = { CP };
+    dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a);
+    dnnl_dims_t one = { 1, 1 }, zero = { 0, 0 };
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                                  &src_any, &w_any, &b_md, &dst_any, one, zero, zero, zero);
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&pd, &cd, attr, p->engine, NULL);
+    if (st != dnnl_success)
+        return UNET_OK; /* not done: the caller uses the deconvolution primitive */
+    const dnnl_memory_desc_t *cdst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int64_t blk_mid, blk_out;
+    int64_t mid_dims[4] = { N, CP, H, W }, out_dims[4] = { N, OC, H * KH, W * KW };
+    int lay = layout_of(cdst, mid_dims, &blk_mid);
+    /* The output takes the same family of layout as the convolution chose. */
+    dnnl_memory_desc_t out_md;
+    dnnl_dims_t od = { N, OC, H * KH, W * KW };
+    if (lay == LAYOUT_NHWC) {
+        dnnl_memory_desc_init_by_tag(&out_md, 4, od, dnnl_f32, dnnl_acdb);
+        blk_out = OC;
+    } else if (lay == LAYOUT_BLOCKED && OC % blk_mid == 0) {
+        dnnl_memory_desc_init_by_tag(&out_md, 4, od, dnnl_f32, blk_mid == 8 ? dnnl_aBcd8b : blk_mid == 16 ? dnnl_aBcd16b : dnnl_aBcd4b);
+        blk_out = blk_mid;
+    } else {
+        dnnl_primitive_desc_destroy(pd);
+        return UNET_OK;
+    }
+    (void)out_dims;
+    int64_t B = blk_out, OB = OC / B;
+    int64_t v_dims[7] = { N, OB, B, H, KH, W, KW };
+    int64_t mid_str[7], out_str[7];
+    if (lay == LAYOUT_NHWC) {
+        int64_t m[7] = { H * W * CP, B, 1, W * CP, KW * OC, CP, OC };
+        int64_t o[7] = { KH * H * KW * W * OC, B, 1, KH * KW * W * OC, KW * W * OC, KW * OC, OC };
+        memcpy(mid_str, m, sizeof m);
+        memcpy(out_str, o, sizeof o);
+    } else {
+        int64_t m[7] = { CP * H * W, H * W * B, 1, W * B, KW * OB * H * W * B, B, OB * H * W * B };
+        int64_t o[7] = { OC * KH * H * KW * W, KH * H * KW * W * B, 1, KH * KW * W * B, KW * W * B, KW * B, B };
+        memcpy(mid_str, m, sizeof m);
+        memcpy(out_str, o, sizeof o);
+    }
+    dnnl_memory_desc_t mid7, out7;
+    unet_status r = strided7(v_dims, mid_str, &mid7);
+    if (r == UNET_OK)
+        r = strided7(v_dims, out_str, &out7);
+    dnnl_primitive_desc_t rpd = NULL;
+    if (r == UNET_OK) {
+        dnnl_primitive_attr_t rattr = plan_make_attr();
+        st = dnnl_reorder_primitive_desc_create(&rpd, &mid7, p->engine, &out7, p->engine, rattr);
+        dnnl_primitive_attr_destroy(rattr);
+        if (st != dnnl_success) {
+            dnnl_primitive_desc_destroy(pd);
+            return UNET_OK;
+        }
+    }
+    /* Tensors: the 1x1 output, its 7-D view, and the 7-D view of y. */
+    int mid = -1, midv = -1, yv = -1, xs = -1, ws = -1;
+    if (r == UNET_OK)
+        r = plan_new_tensor(p, UNET_DTYPE_FLOAT, 4, mid_dims, &mid);
+    if (r == UNET_OK) {
+        plan_set_md(p, mid, cdst);
+        plan_set_md(p, y, &out_md);
+        r = plan_new_tensor(p, UNET_DTYPE_FLOAT, 4, mid_dims, &midv);
+    }
+    if (r == UNET_OK) {
+        plan_set_md(p, midv, &mid7);
+        p->t[midv].nbytes = p->t[mid].nbytes;
+        r = plan_alias(p, midv, mid);
+    }
+    if (r == UNET_OK)
+        r = plan_new_tensor(p, UNET_DTYPE_FLOAT, 4, out_dims, &yv);
+    if (r == UNET_OK) {
+        plan_set_md(p, yv, &out7);
+        p->t[yv].nbytes = p->t[y].nbytes;
+        r = plan_alias(p, yv, y);
+    }
+    if (r == UNET_OK)
+        r = plan_as_md(p, x, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &xs);
+    if (r == UNET_OK)
+        r = plan_as_md(p, wt, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &ws);
+    if (r == UNET_OK) {
+        int kinds[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
+        int ids[4] = { xs, ws, mid, bt };
+        r = plan_add_primitive(p, n, pd, 4, kinds, ids);
+    }
+    if (r == UNET_OK) {
+        int kinds[2] = { DNNL_ARG_FROM, DNNL_ARG_TO };
+        int ids[2] = { midv, yv };
+        r = plan_add_primitive(p, n, rpd, 2, kinds, ids);
+    }
+    dnnl_primitive_desc_destroy(pd);
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
+    if (r == UNET_OK)
+        *done = 1;
+    return r;
+}
