@@ -7,9 +7,15 @@ packages=(
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler
   libpng-dev libjpeg-dev libcmocka-dev
   libonnx-testdata python3-onnx python3-numpy
+  libgdal-dev gdal-bin
+  nodejs npm
 )
+# Packages that count as present when their command is (NodeSource's nodejs
+# bundles npm and conflicts with Debian's npm package).
+declare -A command_of=([nodejs]=node [npm]=npm)
 missing=()
 for p in "${packages[@]}"; do
+  [ -n "${command_of[$p]:-}" ] && command -v "${command_of[$p]}" >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
