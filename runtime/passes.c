@@ -324,6 +324,49 @@ unet_status passes_after_resolve(unet_model *m)
     }
     compact(m, removed);
 
+    /* Residual Add after a Conv as a sum post-op: the Conv accumulates into
+     * the other operand's buffer. Only when that operand dies at the Add (one
+     * consumer, not a graph input, output or constant) and is computed before
+     * the Conv runs. Shapes are checked at plan time (fallback: a plain add). */
+    memset(removed, 0, ((size_t)m->n_nodes + 1) * sizeof *removed);
+    for (int i = 0; i < m->n_nodes && s == UNET_OK; i++) {
+        node_t *a = &m->nodes[i];
+        if (a->domain[0] || strcmp(a->op_type, "Add") != 0 || a->n_in != 2 || a->n_out != 1 || a->out[0] < 0)
+            continue;
+        for (int side = 0; side < 2; side++) {
+            int cv = a->in[side], other = a->in[1 - side];
+            if (cv < 0 || other < 0 || cv == other)
+                continue;
+            int ci = m->values[cv].producer;
+            if (ci < 0 || removed[ci])
+                continue;
+            node_t *c = &m->nodes[ci];
+            if (c->domain[0] || strcmp(c->op_type, "Conv") != 0 || c->fused_act || c->fused_sum >= 0 || c->out[0] != cv)
+                continue;
+            const value_t *ov = &m->values[other];
+            int consumer;
+            if (!single_consumer(m, cv, &consumer) || consumer != i)
+                continue;
+            if (ov->data || ov->is_graph_input || ov->is_graph_output || ov->n_consumers != 1 || ov->producer < 0 || ov->producer >= ci)
+                continue;
+            int *in = realloc(c->in, 4 * sizeof *in);
+            if (!in) {
+                s = unet_set_error(UNET_ERR_NOMEM, "out of memory");
+                break;
+            }
+            c->in = in;
+            while (c->n_in < 3)
+                c->in[c->n_in++] = -1;
+            c->in[3] = other; /* keeps the operand's consumer count and liveness honest */
+            c->n_in = 4;
+            c->fused_sum = other;
+            c->out[0] = a->out[0];
+            removed[i] = 1;
+            break;
+        }
+    }
+    compact(m, removed);
+
     /* Activation after Conv / ConvTranspose as a post-op. */
     memset(removed, 0, ((size_t)m->n_nodes + 1) * sizeof *removed);
     for (int i = 0; i < m->n_nodes && s == UNET_OK; i++) {

@@ -111,7 +111,7 @@ static uint64_t int_bits(double v)
     return (uint64_t)(int64_t)v;
 }
 
-static unet_status binary_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out)
+unet_status binary_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out)
 {
     (void)n_out;
     int kind = bin_kind(n->op_type);

@@ -6,6 +6,7 @@
 #include "../ops.h"
 #include "../plan_memory.h"
 #include "deconv_shuffle.h"
+#include "ops_decl.h"
 
 typedef struct conv_geom {
     int sp;                        /* spatial rank */
@@ -102,13 +103,15 @@ static unet_status read_geom(const node_t *n, int sp, const int64_t *wdims, int 
     return UNET_OK;
 }
 
-static void set_post_ops(const node_t *n, dnnl_primitive_attr_t attr)
+static void set_post_ops(const node_t *n, dnnl_primitive_attr_t attr, int with_sum)
 {
-    if (!n->fused_act)
+    if (!n->fused_act && !with_sum)
         return;
     dnnl_post_ops_t po;
     if (dnnl_post_ops_create(&po) != dnnl_success)
         return;
+    if (with_sum) /* dst += conv: the residual Add, before any activation after it */
+        dnnl_post_ops_append_sum(po, 1.0f);
     switch (n->fused_act) {
     case FUSED_RELU: dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f); break;
     case FUSED_LEAKY_RELU: dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, n->act_alpha, 0.0f); break;
@@ -322,8 +325,45 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
             pr[i] = g.pad_r[i] - g.out_pad[i];
         }
     }
+    /* A fused residual Add: legal when the operand has the output's shape and
+     * its buffer may be overwritten; otherwise the sum runs as a plain add. */
+    int sum_id = !transposed ? n->fused_sum : -1;
+    int fuse_sum = 0;
+    if (sum_id >= 0) {
+        const ptensor *to = &p->t[sum_id];
+        fuse_sum = to->dtype == UNET_DTYPE_FLOAT && to->rank == rank && !to->is_const && !to->is_input && to->alias_of < 0;
+        for (int i = 0; fuse_sum && i < rank; i++)
+            fuse_sum = to->dims[i] == odims[i];
+        if (!fuse_sum) {
+            /* The Conv writes a temporary, then y = temporary + operand. */
+            int tmp;
+            UNET_TRY(plan_new_tensor(p, UNET_DTYPE_FLOAT, rank, odims, &tmp));
+            node_t conv_only = *n;
+            int out_tmp[1] = { tmp };
+            conv_only.out = out_tmp;
+            conv_only.fused_sum = -1;
+            conv_only.n_in = n->n_in > 3 ? 3 : n->n_in;
+            UNET_TRY(build_conv_like(p, &conv_only, 0));
+            static const node_t fused_add = { .name = "fused-add", .op_type = "Add", .domain = "", .n_in = 2, .n_out = 1, .fused_sum = -1 };
+            tview vi[2] = { plan_view(p, tmp), plan_view(p, sum_id) }, vo[1];
+            (void)vi;
+            memset(vo, 0, sizeof vo);
+            int ins[2] = { tmp, sum_id };
+            int64_t bd[UNET_MAX_RANK];
+            int br = rank > p->t[sum_id].rank ? rank : p->t[sum_id].rank;
+            for (int d = 0; d < br; d++) {
+                int ka = d - (br - rank), kb = d - (br - p->t[sum_id].rank);
+                int64_t da = ka >= 0 ? odims[ka] : 1, db = kb >= 0 ? p->t[sum_id].dims[kb] : 1;
+                if (da != db && da != 1 && db != 1)
+                    return unet_set_error(UNET_ERR_SHAPE, "the residual Add's operands do not broadcast");
+                bd[d] = da > db ? da : db;
+            }
+            UNET_TRY(plan_set_shape(p, y, UNET_DTYPE_FLOAT, br, bd));
+            return plan_add_plain(p, &fused_add, ins, 2, &y, 1, binary_run);
+        }
+    }
     dnnl_primitive_attr_t attr = plan_make_attr();
-    set_post_ops(n, attr);
+    set_post_ops(n, attr, fuse_sum);
     if (transposed && deconv_shuffle_applies(p, n, g.kernel, g.stride, g.pad_l, g.pad_r, g.dil, g.out_pad, sp, g.group)) {
         int done = 0;
         unet_status ds = deconv_shuffle_build(p, n, attr, &done);
@@ -379,6 +419,15 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
         }
         if (s == UNET_OK)
             s = plan_as_md(p, wview, w_md, &ws);
+    }
+    if (s == UNET_OK && fuse_sum) {
+        /* The operand in the conv's output layout becomes the output buffer. */
+        int so;
+        s = plan_as_md(p, sum_id, dst_md, &so);
+        if (s == UNET_OK) {
+            plan_set_md(p, y, dst_md);
+            s = plan_alias(p, y, so);
+        }
     }
     if (s == UNET_OK) {
         plan_set_md(p, y, dst_md);

@@ -20,6 +20,8 @@ unet_status concat_build(plan_t *p, const node_t *n);
 /* binary.c */
 unet_status binary_check(const unet_model *m, const node_t *n);
 unet_status binary_build(plan_t *p, const node_t *n);
+/* The plain broadcasting kernel (Add for a Conv whose fused sum could not be fused). */
+unet_status binary_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
 /* batchnorm.c */
 unet_status batchnorm_check(const unet_model *m, const node_t *n);
 unet_status batchnorm_build(plan_t *p, const node_t *n);
