@@ -199,3 +199,46 @@ void infer_report_free(infer_report *r)
     free(r->fails);
     free(r);
 }
+
+void infer_report_counts(const infer_report *r, long long out[INFER_REPORT_COUNTS])
+{
+    out[0] = r->total;
+    out[1] = r->done;
+    out[2] = r->skipped;
+    out[3] = r->failed;
+    out[4] = r->win_done;
+    out[5] = r->scene_mode;
+}
+
+int infer_report_failure_listed(const infer_report *r) { return r->n_fails; }
+
+void infer_report_failure_at(const infer_report *r, int i, const char **file, const char **why)
+{
+    *file = r->fails[i].file ? r->fails[i].file : "";
+    *why = r->fails[i].why ? r->fails[i].why : "";
+}
+
+void infer_report_set_counts(infer_report *r, const long long in[INFER_REPORT_COUNTS])
+{
+    r->total = (int)in[0];
+    r->done = (int)in[1];
+    r->skipped = (int)in[2];
+    r->failed = (int)in[3];
+    r->win_done = in[4];
+    r->scene_mode = in[5] != 0;
+}
+
+void infer_report_append_failure(infer_report *r, const char *file, const char *why)
+{
+    if (r->n_fails == r->cap_fails) {
+        int cap = r->cap_fails ? r->cap_fails * 2 : 16;
+        failure *f = realloc(r->fails, (size_t)cap * sizeof *f);
+        if (!f)
+            return;
+        r->fails = f;
+        r->cap_fails = cap;
+    }
+    r->fails[r->n_fails].file = strdup(file);
+    r->fails[r->n_fails].why = strdup(why);
+    r->n_fails++;
+}

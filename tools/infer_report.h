@@ -22,4 +22,16 @@ void infer_report_finish(infer_report *r, int json, const char *json_file, int i
 void infer_report_profile(const unet_session *s, FILE *f);
 void infer_report_free(infer_report *r);
 
+/* Combining the reports of several processes (infer_mpi.c). Counts are
+ * total, done, skipped, failed, windows, scene mode (0/1). */
+#define INFER_REPORT_COUNTS 6
+void infer_report_counts(const infer_report *r, long long out[INFER_REPORT_COUNTS]);
+/* Failures kept in the list (their lines were printed when they happened). */
+int infer_report_failure_listed(const infer_report *r);
+void infer_report_failure_at(const infer_report *r, int i, const char **file, const char **why);
+/* Sets r's counts to the combined ones and appends another process's failure
+ * to the list, without printing either. */
+void infer_report_set_counts(infer_report *r, const long long in[INFER_REPORT_COUNTS]);
+void infer_report_append_failure(infer_report *r, const char *file, const char *why);
+
 #endif

@@ -8,6 +8,7 @@ packages=(
   libpng-dev libjpeg-dev libcmocka-dev
   libonnx-testdata python3-onnx python3-numpy
   libgdal-dev gdal-bin
+  openmpi-bin libopenmpi-dev
   nodejs npm
 )
 # Packages that count as present when their command is (NodeSource's nodejs

@@ -19,7 +19,12 @@
 #include <unet/meta.h>
 #include <unet/unet.h>
 
+#include "geo_options.h"
+#ifdef UNET_HAVE_GDAL
+#include "geo_mask_writer.h"
+#endif
 #include "infer_inputs.h"
+#include "infer_mpi.h"
 #include "infer_report.h"
 #include "mask_palette.h"
 #include "model_check.h"
@@ -44,10 +49,18 @@ typedef struct options {
     int has_mean, has_std;
     int scene;                  /* whole-scene mode */
     int tile, overlap;          /* 0 / -1: not given */
+    /* GIS rasters through GDAL (scene mode): */
+    geo_read_options geo;       /* --bands, --stretch */
+    int cog;
+    const char *vector;         /* "gpkg", "geojson" or a file path; NULL: none */
+    double min_area, simplify;
+    const char *geo_option;     /* the first GDAL option given, for messages */
 } options;
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) { (void)sig; interrupted = 1; }
+/* mpirun -np N: this rank's share of the inputs (infer_mpi.h); NULL alone. */
+static infer_mpi *g_mpi;
 
 static void usage(FILE *f)
 {
@@ -107,10 +120,43 @@ static void usage(FILE *f)
 "                       line shows tiles, or in scene mode windows, and an ETA\n"
 "      --version        print the version\n"
 "  -h, --help           this text\n\n"
+"GIS rasters (needs a build with GDAL; scene mode): an input that is not PNG or\n"
+"JPEG is read through GDAL (GeoTIFF, JPEG2000, VRT, ...) strip by strip, so\n"
+"memory stays bounded for any size. The mask is OUT/NAME.mask.tif: 8-bit, the\n"
+"class colour table, the input's CRS and geotransform, nodata 255, tiled\n"
+"512x512, DEFLATE. Nodata pixels (the bands' nodata value, a mask or alpha\n"
+"band; with per-band nodata, where every chosen band is nodata) come out 255,\n"
+"and batches of windows holding only nodata are not run.\n"
+"      --bands LIST     bands in the order the model takes them, e.g. 3,2,1\n"
+"                       (default 1,2,3, or 1 for rasters with fewer bands)\n"
+"      --stretch S      how values become 0..255, per band (default: none for\n"
+"                       8-bit rasters, p2-98 otherwise):\n"
+"                         none    v8 = clamp(round(v), 0, 255)\n"
+"                         minmax  v8 = clamp(round(255 (v - lo) / (hi - lo)))\n"
+"                                 with lo, hi the band's min and max\n"
+"                         p2-98   the same with lo, hi the band's 2nd and\n"
+"                                 98th percentiles (sorted values s[0..N):\n"
+"                                 s[floor(p N / 100)])\n"
+"                       over the valid pixels of the whole raster (one pass\n"
+"                       before inference); round = floor(x + 0.5), NaN = 0\n"
+"      --cog            write the mask as a Cloud-Optimised GeoTIFF with\n"
+"                       overviews (majority class)\n"
+"      --vector V       also polygons of the mask: V = gpkg or geojson writes\n"
+"                       OUT/NAME.gpkg (.geojson) per scene, a path ending in\n"
+"                       .gpkg, .geojson or .json names the file (one scene).\n"
+"                       One polygon per 4-connected region of a class, with\n"
+"                       class_id, class_name and area (map units squared)\n"
+"      --min-area A     drop polygons with an area below A (map units squared)\n"
+"      --simplify TOL   simplify polygons with tolerance TOL (map units),\n"
+"                       keeping each valid (OGR_G_SimplifyPreserveTopology)\n\n"
 "A mask that already exists is skipped when the same model wrote it (its SHA-256\n"
-"is stored in the PNG's tEXt chunk 'unet:model'), so a killed run resumes; one\n"
+"is stored in the PNG's tEXt chunk 'unet:model', in a mask GeoTIFF's metadata\n"
+"item UNET_MODEL), so a killed run resumes; one\n"
 "from another model is an error for that image unless --force. A scene\n"
 "interrupted half way is started again (nothing of it is kept).\n"
+"Several processes (built with MPI): mpirun -np N unet-infer ... gives each\n"
+"rank a fixed share (tiles: contiguous blocks; scenes: whole scenes balanced by\n"
+"pixel count); rank 0 prints the combined summary. SIGUSR1 to mpirun stops all.\n"
 "Exit status: 0 all done; 1 some inputs failed (the others were written);\n"
 "2 bad usage or unusable model; 3 interrupted (finished masks are kept).\n");
 }
@@ -355,6 +401,38 @@ static int existing_mask(context *c, const char *out_path, const char *input)
     return -1;
 }
 
+/* The vector file of scene name: OUT/NAME.gpkg for a format word, else the
+ * path given. */
+static void vector_path(const options *o, const char *name, char *out, size_t size)
+{
+    if (!strcasecmp(o->vector, "gpkg") || !strcasecmp(o->vector, "geojson"))
+        snprintf(out, size, "%s/%s.%s", o->out, name, !strcasecmp(o->vector, "gpkg") ? "gpkg" : "geojson");
+    else
+        snprintf(out, size, "%s", o->vector);
+}
+
+/* 1: the GeoTIFF mask at out_path was written by this model (skip it); 0:
+ * absent or to be overwritten; -1: reported as a failure for input. */
+static int existing_geo_mask(context *c, const char *out_path, const char *input)
+{
+    struct stat st;
+    if (stat(out_path, &st) != 0)
+        return 0;
+    char tag[128] = "";
+#ifdef UNET_HAVE_GDAL
+    geo_mask_read_tag(out_path, tag, sizeof tag);
+#endif
+    if (!strcmp(tag, c->model_hash)) {
+        infer_report_skipped(c->report);
+        return 1;
+    }
+    if (c->o->force)
+        return 0;
+    infer_report_failure(c->report, input, tag[0] ? "the mask exists and was written by another model (use --force to overwrite)"
+                                                   : "the mask exists and was not written by unet-infer (use --force to overwrite)");
+    return -1;
+}
+
 /* Scene mode: each input image through scene_infer, outputs named as planned. */
 static void run_scenes(context *c, input_list *files)
 {
@@ -380,7 +458,14 @@ static void run_scenes(context *c, input_list *files)
     so.model_hash = c->model_hash;
     so.meta = &c->meta;
     so.stop = &interrupted;
+    so.quiet = o->quiet;
+    so.geo = o->geo;
+    so.cog = o->cog;
+    so.min_area = o->min_area;
+    so.simplify = o->simplify;
     for (int i = 0; i < files->n && !interrupted; i++) {
+        if (!infer_mpi_mine(g_mpi, i))
+            continue;
         if (files->clash && files->clash[i]) {
             char why[4400];
             snprintf(why, sizeof why, "its output name '%s' is also that of %s; rename one",
@@ -388,10 +473,23 @@ static void run_scenes(context *c, input_list *files)
             infer_report_failure(c->report, files->paths[i], why);
             continue;
         }
-        char base[4096 + 1100], out_path[4096 + 1200];
+        char base[4096 + 1100], out_path[4096 + 1200], vec[4096 + 1200];
         snprintf(base, sizeof base, "%s/%s", o->out, files->names[i]);
-        snprintf(out_path, sizeof out_path, "%s.png", base);
-        if (existing_mask(c, out_path, files->paths[i]) != 0)
+        int geo = scene_input_is_geo(files->paths[i]);
+        snprintf(out_path, sizeof out_path, "%s%s", base, scene_mask_suffix(files->paths[i]));
+        so.vector_path = NULL;
+        if (o->vector) {
+            vector_path(o, files->names[i], vec, sizeof vec);
+            so.vector_path = vec;
+        }
+        int skip = geo ? existing_geo_mask(c, out_path, files->paths[i]) : existing_mask(c, out_path, files->paths[i]);
+        struct stat vst;
+        /* A finished mask whose polygons were not written (a run killed in
+         * between, or --vector added on a rerun) gets them now. */
+        if (skip == 1 && so.vector_path && stat(so.vector_path, &vst) != 0 &&
+            scene_vector(&so, out_path, so.vector_path) != 0)
+            infer_report_failure(c->report, files->paths[i], unet_last_error());
+        if (skip != 0)
             continue;
         scene_infer(&so, c->sess, c->report, files->paths[i], base, files->names[i]);
     }
@@ -462,7 +560,14 @@ static int run(options *o, input_list *files)
         unet_model_free(c.model);
         return EXIT_USAGE;
     }
-    c.report = infer_report_create(files->n, o->quiet);
+    if (infer_mpi_plan(g_mpi, files, o->scene) != 0) {
+        fprintf(stderr, "unet-infer: out of memory\n");
+        unet_session_free(c.sess);
+        unet_model_free(c.model);
+        return EXIT_USAGE;
+    }
+    c.report = infer_report_create(infer_mpi_share(g_mpi, files->n),
+                                   o->quiet || infer_mpi_rank(g_mpi) != 0);
     if (o->scene)
         run_scenes(&c, files);
     tile_t *tiles = o->scene ? NULL : calloc((size_t)o->batch, sizeof *tiles);
@@ -470,6 +575,8 @@ static int run(options *o, input_list *files)
     for (int i = 0; !o->scene && i <= files->n && !interrupted; i++) {
         int flush = i == files->n;
         tile_t t;
+        if (!flush && !infer_mpi_mine(g_mpi, i))
+            continue;
         if (!flush) {
             memset(&t, 0, sizeof t);
             snprintf(t.path, sizeof t.path, "%s", files->paths[i]);
@@ -479,7 +586,10 @@ static int run(options *o, input_list *files)
             if (existing_mask(&c, out_path, t.path) != 0)
                 continue;
             if (unet_image_read(t.path, UNET_IMAGE_DEFAULT, &t.img) != UNET_OK) {
-                infer_report_failure(c.report, t.path, unet_last_error());
+                char why[1200];
+                snprintf(why, sizeof why, "%s%s", unet_last_error(),
+                         scene_input_is_geo(t.path) ? "; GIS rasters (GeoTIFF, ...) are read in scene mode: add --scene" : "");
+                infer_report_failure(c.report, t.path, why);
                 continue;
             }
             if (n > 0 && (t.img.width != tiles[0].img.width || t.img.height != tiles[0].img.height))
@@ -497,10 +607,9 @@ static int run(options *o, input_list *files)
     for (int b = 0; b < n; b++)
         unet_image_free(&tiles[b].img);
     free(tiles);
-    infer_report_finish(c.report, o->json, o->json_file, interrupted);
-    if (o->profile)
+    int status = infer_mpi_finish(g_mpi, c.report, o->json, o->json_file, interrupted);
+    if (o->profile && infer_mpi_rank(g_mpi) == 0)
         infer_report_profile(c.sess, stderr);
-    int status = interrupted ? EXIT_INTERRUPTED : infer_report_failures(c.report) ? EXIT_SOME_FAILED : 0;
     infer_report_free(c.report);
     free(c.input);
     free(c.probs);
@@ -509,7 +618,7 @@ static int run(options *o, input_list *files)
     return status;
 }
 
-int main(int argc, char **argv)
+static int infer_main(int argc, char **argv)
 {
     options o;
     memset(&o, 0, sizeof o);
@@ -520,7 +629,8 @@ int main(int argc, char **argv)
     o.overlap = -1;
     enum { OPT_THREADS = 256, OPT_FORCE, OPT_PROBS, OPT_OVERLAY, OPT_LAYOUT, OPT_SCALE, OPT_MEAN, OPT_STD,
            OPT_CHECK, OPT_PROFILE, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_TTA,
-           OPT_SCENE, OPT_TILE, OPT_OVERLAP };
+           OPT_SCENE, OPT_TILE, OPT_OVERLAP, OPT_BANDS, OPT_STRETCH, OPT_COG, OPT_VECTOR, OPT_MIN_AREA,
+           OPT_SIMPLIFY };
     static const struct option longopts[] = {
         { "out", required_argument, NULL, 'o' }, { "batch", required_argument, NULL, 'b' },
         { "threads", required_argument, NULL, OPT_THREADS }, { "force", no_argument, NULL, OPT_FORCE },
@@ -532,7 +642,10 @@ int main(int argc, char **argv)
         { "quiet", no_argument, NULL, OPT_QUIET }, { "version", no_argument, NULL, OPT_VERSION },
         { "tta", no_argument, NULL, OPT_TTA }, { "help", no_argument, NULL, 'h' },
         { "scene", no_argument, NULL, OPT_SCENE }, { "tile", required_argument, NULL, OPT_TILE },
-        { "overlap", required_argument, NULL, OPT_OVERLAP }, { NULL, 0, NULL, 0 },
+        { "overlap", required_argument, NULL, OPT_OVERLAP }, { "bands", required_argument, NULL, OPT_BANDS },
+        { "stretch", required_argument, NULL, OPT_STRETCH }, { "cog", no_argument, NULL, OPT_COG },
+        { "vector", required_argument, NULL, OPT_VECTOR }, { "min-area", required_argument, NULL, OPT_MIN_AREA },
+        { "simplify", required_argument, NULL, OPT_SIMPLIFY }, { NULL, 0, NULL, 0 },
     };
     int opt;
     char *end;
@@ -611,6 +724,43 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case OPT_BANDS: {
+            char why[200];
+            if (geo_parse_bands(optarg, &o.geo, why, sizeof why) != 0) {
+                fprintf(stderr, "unet-infer: %s\n", why);
+                return EXIT_USAGE;
+            }
+            o.geo_option = "--bands";
+            break;
+        }
+        case OPT_STRETCH:
+            if (geo_parse_stretch(optarg, &o.geo.stretch) != 0) {
+                fprintf(stderr, "unet-infer: --stretch must be minmax, p2-98 or none, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            o.geo_option = "--stretch";
+            break;
+        case OPT_COG: o.cog = 1; o.geo_option = "--cog"; break;
+        case OPT_VECTOR:
+            if (strcasecmp(optarg, "gpkg") && strcasecmp(optarg, "geojson") && !geo_vector_format(optarg)) {
+                fprintf(stderr, "unet-infer: --vector wants gpkg, geojson or a file ending in .gpkg, .geojson or .json, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            o.vector = optarg;
+            o.geo_option = "--vector";
+            break;
+        case OPT_MIN_AREA:
+        case OPT_SIMPLIFY: {
+            double v = strtod(optarg, &end);
+            if (*end || end == optarg || !(v >= 0) || v > 1e300) {
+                fprintf(stderr, "unet-infer: --%s must be a number >= 0, got '%s'\n",
+                        opt == OPT_MIN_AREA ? "min-area" : "simplify", optarg);
+                return EXIT_USAGE;
+            }
+            *(opt == OPT_MIN_AREA ? &o.min_area : &o.simplify) = v;
+            o.geo_option = opt == OPT_MIN_AREA ? "--min-area" : "--simplify";
+            break;
+        }
         case OPT_CHECK: o.check = 1; break;
         case OPT_PROFILE: o.profile = 1; break;
         case OPT_JSON: o.json = 1; break;
@@ -631,12 +781,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "unet-infer: --tile and --overlap need --scene (tiles are run whole)\n");
         return EXIT_USAGE;
     }
+    if (o.geo_option && !geo_available()) {
+        fprintf(stderr, "unet-infer: %s: %s\n", o.geo_option, geo_enable_hint());
+        return EXIT_USAGE;
+    }
+    if (o.geo_option && !o.scene) {
+        fprintf(stderr, "unet-infer: %s needs --scene (GIS rasters are segmented as whole scenes)\n", o.geo_option);
+        return EXIT_USAGE;
+    }
+    if ((o.min_area > 0 || o.simplify > 0) && !o.vector) {
+        fprintf(stderr, "unet-infer: --min-area and --simplify shape the polygons of --vector; give --vector too\n");
+        return EXIT_USAGE;
+    }
     if (o.scene && o.tile && o.overlap >= o.tile) {
         fprintf(stderr, "unet-infer: --overlap %d must be smaller than --tile %d\n", o.overlap, o.tile);
         return EXIT_USAGE;
     }
     if (o.check)
         return model_check_print(o.model, stdout) == 0 ? 0 : EXIT_USAGE;
+    if (infer_mpi_size(g_mpi) > 1 && o.threads == 0)
+        o.threads = infer_mpi_default_threads(g_mpi);
     if (optind >= argc) {
         fprintf(stderr, "unet-infer: no input folder or file given\n");
         usage(stderr);
@@ -653,12 +817,29 @@ int main(int argc, char **argv)
         input_list_free(&files);
         return EXIT_USAGE;
     }
+    if (o.vector && geo_vector_format(o.vector) && files.n > 1) {
+        fprintf(stderr, "unet-infer: --vector %s names one file but there are %d scenes; use --vector gpkg or geojson "
+                        "(OUT/NAME.gpkg per scene)\n", o.vector, files.n);
+        input_list_free(&files);
+        return EXIT_USAGE;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards it to every rank */
     int status = run(&o, &files);
     input_list_free(&files);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    const int mr = infer_mpi_init(&argc, &argv, &g_mpi);
+    if (mr != 0)
+        return mr;
+    const int status = infer_main(argc, argv);
+    infer_mpi_end(g_mpi);
     return status;
 }

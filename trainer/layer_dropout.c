@@ -16,6 +16,7 @@ struct dropout_layer {
     float *mask;  /* 0 or 1 / (1 - rate) per element, for backward */
     lp_tensor *diff; /* the gradient being scaled in backward */
     size_t n;
+    uint64_t index_offset; /* elements before this batch in the global batch */
 };
 
 static uint64_t mix64(uint64_t z)
@@ -35,7 +36,8 @@ static void dropout_forward(void *ctx)
     /* keep when the 24-bit uniform draw u satisfies u >= rate */
     const uint32_t threshold = (uint32_t)((double)l->rate * 16777216.0);
     for (size_t i = 0; i < l->n; i++) {
-        const uint32_t u = (uint32_t)(mix64(key + 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1)) >> 40);
+        const uint64_t gi = (uint64_t)i + l->index_offset;
+        const uint32_t u = (uint32_t)(mix64(key + 0x9e3779b97f4a7c15ULL * (gi + 1)) >> 40);
         l->mask[i] = u >= threshold ? keep_scale : 0.0f;
         x[i] *= l->mask[i];
     }
@@ -85,5 +87,23 @@ unet_status dropout_layer_backward(layer_plan *p, dropout_layer *l, lp_tensor *d
     snprintf(tn, sizeof tn, "%s backward", l->name);
     UNET_TRY(lp_add_host(p, LP_BWD, LP_ALWAYS, dropout_backward, l, tn));
     *diff_src = d;
+    return UNET_OK;
+}
+
+unet_status dropout_layer_set_first_sample(dropout_layer *l, uint64_t first_sample,
+                                           uint64_t batch)
+{
+    const dnnl_memory_desc_t *md = &l->t->md;
+    const uint64_t per_sample = batch ? l->n / batch : 0;
+    int outer = md->format_kind == dnnl_blocked && per_sample * batch == l->n &&
+                (uint64_t)md->format_desc.blocking.strides[0] == per_sample;
+    for (int d = 1; outer && d < md->ndims; d++)
+        outer = md->format_desc.blocking.strides[d] <= md->format_desc.blocking.strides[0];
+    if (!outer)
+        return unet_set_error(UNET_ERR_BACKEND,
+                              "%s: the layout oneDNN chose does not keep samples apart, so "
+                              "dropout masks cannot follow the global batch",
+                              l->name);
+    l->index_offset = first_sample * per_sample;
     return UNET_OK;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dist_hooks.h"
 #include "layer_plan.h"
 
 /* ---- convolution and transposed convolution (layer_conv.c) ---- */
@@ -52,13 +53,20 @@ unet_status relu_layer_backward(layer_plan *p, relu_layer *l, lp_tensor *diff_ds
  * momentum * batch, where the batch variance put into the running variance is
  * the unbiased one (times m / (m - 1), m = batch * height * width) while the
  * normalisation itself uses the biased one. Inference forward uses the running
- * statistics. */
+ * statistics.
+ * With sync (data-parallel training) the statistics are those of the global
+ * batch: training forward reduces each rank's per-channel counts, sums and
+ * squared deviations through sync->reduce_sums and normalises with the
+ * global mean and variance; backward reduces the sums of diff_dst and
+ * diff_dst * x_hat and uses them in diff_src. dscale/dshift receive this
+ * rank's part (the gradient reduction sums them). sync NULL: one process. */
 typedef struct bn_spec {
     const char *name;
     float epsilon, momentum;
     const float *scale, *shift;
     float *running_mean, *running_var;
     float *dscale, *dshift;
+    const train_dist *sync;
 } bn_spec;
 typedef struct bn_layer bn_layer;
 unet_status bn_layer_create(layer_plan *p, const bn_spec *spec, lp_tensor *src, bn_layer **out,
@@ -84,6 +92,12 @@ unet_status dropout_layer_create(layer_plan *p, const char *name, lp_tensor *t, 
                                  dropout_layer **out);
 unet_status dropout_layer_backward(layer_plan *p, dropout_layer *l, lp_tensor *diff_dst,
                                    lp_tensor **diff_src);
+/* Numbers the elements as if this batch of `batch` samples were samples
+ * first_sample.. of a larger batch, so that a batch split over ranks draws
+ * the masks one process draws. Needs the sample to be the outermost
+ * dimension of the layout oneDNN picked (UNET_ERR_BACKEND otherwise). */
+unet_status dropout_layer_set_first_sample(dropout_layer *l, uint64_t first_sample,
+                                           uint64_t batch);
 
 /* ---- softmax over channels and cross-entropy, plain NCHW (layer_softmax_ce.c) ---- */
 void softmax_channels(const float *logits, float *probs, int batch, int channels, size_t hw);

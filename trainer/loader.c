@@ -32,6 +32,7 @@ struct loader {
     int *items, n_items, items_cap;
     int n_batches, next_fill, next_get, augment;
     uint64_t aug_seed;
+    uint64_t sample_stride, sample_offset; /* loader_set_sample_numbering; 0: batch, 0 */
     slot slots[2];
     int held; /* slot handed out by the last loader_next, -1 when none */
     /* Per-thread scratch (only the loader thread touches them). */
@@ -98,8 +99,10 @@ static void fill_batch(loader *ld, int bi, slot *s)
     s->status = UNET_OK;
     s->message[0] = '\0';
     const size_t hw = (size_t)ld->width * (size_t)ld->height;
+    const uint64_t base = ld->sample_stride ? (uint64_t)bi * ld->sample_stride + ld->sample_offset
+                                            : (uint64_t)first;
     for (int k = 0; k < n_valid && s->status == UNET_OK; k++)
-        s->status = fill_sample(ld, ld->set, ld->items[first + k], (uint64_t)(first + k),
+        s->status = fill_sample(ld, ld->set, ld->items[first + k], base + (uint64_t)k,
                                 ld->augment, ld->aug_seed, &s->b, k);
     for (int k = n_valid; k < ld->batch && s->status == UNET_OK; k++) {
         memcpy(s->b.x + (size_t)k * 3 * hw, s->b.x + (size_t)(n_valid - 1) * 3 * hw,
@@ -266,4 +269,12 @@ unet_status loader_next(loader *ld, const loader_batch **out)
         return unet_set_error(st, "%s", s->message);
     *out = &s->b;
     return UNET_OK;
+}
+
+void loader_set_sample_numbering(loader *ld, uint64_t stride, uint64_t offset)
+{
+    pthread_mutex_lock(&ld->mu);
+    ld->sample_stride = stride;
+    ld->sample_offset = stride ? offset : 0;
+    pthread_mutex_unlock(&ld->mu);
 }

@@ -37,6 +37,11 @@ void loader_free(loader *ld);
  * abandoned. set must stay valid until the next loader_start or loader_free. */
 unet_status loader_start(loader *ld, const tile_set *set, const int *items, int n_items,
                          int first_batch, int augment, uint64_t aug_seed);
+/* Sample numbering for augmentation in data-parallel runs: sample k of batch
+ * bi is augmented as sample bi * stride + offset + k (the rank's place in the
+ * global batch) instead of bi * batch + k. Applies to passes started later;
+ * stride 0 restores the default. */
+void loader_set_sample_numbering(loader *ld, uint64_t stride, uint64_t offset);
 /* The next batch of the pass, in order; it stays valid until the next call of
  * loader_next or loader_start. A tile that cannot be read fails the call with
  * the reader's message. UNET_ERR_ARG after the last batch. */

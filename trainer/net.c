@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "net_dist.h"
 #include "net_ext.h"
 
 #define NET_MAX_DEPTH 6
@@ -37,7 +38,52 @@ struct unet_net {
     uint64_t dropout_seed, dropout_counter;
     int forward_done;  /* 1 after a forward, 2 when it was a training forward */
     int loss_done;     /* net_loss ran after the last training forward */
+    const train_dist *dist; /* data-parallel hooks, NULL for one process */
 };
+
+/* A "gradients ready" event: up to 2 parameters whose grads a backward layer
+ * has just written (data-parallel runs only). */
+typedef struct grads_event {
+    const train_dist *dist;
+    int idx[2], n;
+} grads_event;
+
+static void grads_event_run(void *ctx)
+{
+    const grads_event *e = ctx;
+    e->dist->grads_ready(e->dist->ctx, e->idx, e->n);
+}
+
+/* Appends a grads-ready host step for params a and b (b may be NULL) to the
+ * backward list; nothing without hooks, so one process runs the same plan. */
+static unet_status add_grads_ready(unet_net *net, const char *a, const char *b)
+{
+    if (!net->dist || !net->dist->grads_ready)
+        return UNET_OK;
+    grads_event *e = lp_alloc(net->plan, sizeof *e);
+    if (!e)
+        return unet_set_error(UNET_ERR_NOMEM, "U-Net: out of memory");
+    e->dist = net->dist;
+    const char *names[2] = {a, b};
+    for (int i = 0; i < 2 && names[i]; i++) {
+        const net_param *q = params_find(net->params, names[i]);
+        if (!q)
+            return unet_set_error(UNET_ERR_ARG, "U-Net parameters: %s missing", names[i]);
+        e->idx[e->n++] = (int)(q - net->params->p);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "%s gradients ready", a);
+    return lp_add_host(net->plan, LP_BWD, LP_ALWAYS, grads_event_run, e, what);
+}
+
+/* Grads-ready step for the weight and bias of layer prefix. */
+static unet_status conv_grads_ready(unet_net *net, const char *prefix)
+{
+    char w[80], b[80];
+    snprintf(w, sizeof w, "%s.weight", prefix);
+    snprintf(b, sizeof b, "%s.bias", prefix);
+    return add_grads_ready(net, w, b);
+}
 
 static unet_status find(unet_net *net, const char *name, net_param **out)
 {
@@ -94,7 +140,7 @@ static unet_status block_forward(unet_net *net, const char *level, lp_tensor *x,
                                   .momentum = NET_BN_MOMENTUM, .scale = ps[0]->data,
                                   .shift = ps[1]->data, .running_mean = ps[2]->data,
                                   .running_var = ps[3]->data, .dscale = ps[0]->grad,
-                                  .dshift = ps[1]->grad};
+                                  .dshift = ps[1]->grad, .sync = net->dist};
             UNET_TRY(bn_layer_create(net->plan, &spec, x, &blk->bn[k], &x));
         }
         snprintf(nm, sizeof nm, "%s.relu%d", level, k + 1);
@@ -105,13 +151,21 @@ static unet_status block_forward(unet_net *net, const char *level, lp_tensor *x,
 }
 
 /* dx NULL: the block's input needs no gradient (the network input). */
-static unet_status block_backward(unet_net *net, net_block *blk, lp_tensor *d, lp_tensor **dx)
+static unet_status block_backward(unet_net *net, const char *level, net_block *blk, lp_tensor *d,
+                                  lp_tensor **dx)
 {
+    char nm[64], a[80], b[80];
     for (int k = 1; k >= 0; k--) {
         UNET_TRY(relu_layer_backward(net->plan, blk->relu[k], d, &d));
-        if (blk->bn[k])
+        if (blk->bn[k]) {
             UNET_TRY(bn_layer_backward(net->plan, blk->bn[k], d, &d));
+            snprintf(a, sizeof a, "%s.bn%d.scale", level, k + 1);
+            snprintf(b, sizeof b, "%s.bn%d.shift", level, k + 1);
+            UNET_TRY(add_grads_ready(net, a, b));
+        }
         UNET_TRY(conv_layer_backward(net->plan, blk->conv[k], d, (k == 0 && !dx) ? NULL : &d));
+        snprintf(nm, sizeof nm, "%s.conv%d", level, k + 1);
+        UNET_TRY(conv_grads_ready(net, nm));
     }
     if (dx)
         *dx = d;
@@ -162,25 +216,37 @@ static unet_status build(unet_net *net)
     lp_pin(net->diff_logits); /* net_loss writes it */
     lp_tensor *d, *dskip[NET_MAX_DEPTH];
     UNET_TRY(conv_layer_backward(p, net->head, net->diff_logits, &d));
+    UNET_TRY(conv_grads_ready(net, "head"));
     for (int l = 0; l < a->depth; l++) {
         lp_tensor *du;
-        UNET_TRY(block_backward(net, &net->dec[l], d, &d));
+        snprintf(nm, sizeof nm, "dec%d", l);
+        UNET_TRY(block_backward(net, nm, &net->dec[l], d, &d));
         UNET_TRY(concat_layer_backward(p, net->cat[l], d, &du, &dskip[l]));
         UNET_TRY(conv_layer_backward(p, net->up[l], du, &d));
+        snprintf(nm, sizeof nm, "dec%d.up", l);
+        UNET_TRY(conv_grads_ready(net, nm));
     }
-    UNET_TRY(block_backward(net, &net->mid, d, &d));
+    UNET_TRY(block_backward(net, "mid", &net->mid, d, &d));
     if (net->dropout)
         UNET_TRY(dropout_layer_backward(p, net->dropout, d, &d));
     for (int l = a->depth - 1; l >= 0; l--) {
         UNET_TRY(pool_layer_backward(p, net->pool[l], d, &d));
         snprintf(nm, sizeof nm, "enc%d skip gradient sum", l);
         UNET_TRY(lp_add_accumulate(p, LP_BWD, d, dskip[l], nm));
-        UNET_TRY(block_backward(net, &net->enc[l], d, l > 0 ? &d : NULL));
+        char level[32];
+        snprintf(level, sizeof level, "enc%d", l);
+        UNET_TRY(block_backward(net, level, &net->enc[l], d, l > 0 ? &d : NULL));
     }
     return lp_finalize(p);
 }
 
 unet_status net_create(unet_params *params, int batch, int height, int width, unet_net **out)
+{
+    return net_create_dist(params, batch, height, width, NULL, 0, out);
+}
+
+unet_status net_create_dist(unet_params *params, int batch, int height, int width,
+                            const train_dist *dist, uint64_t first_sample, unet_net **out)
 {
     *out = NULL;
     if (!params)
@@ -200,6 +266,7 @@ unet_status net_create(unet_params *params, int batch, int height, int width, un
     if (!net)
         return unet_set_error(UNET_ERR_NOMEM, "net_create: out of memory");
     net->params = params;
+    net->dist = dist;
     net->batch = batch;
     net->height = height;
     net->width = width;
@@ -209,6 +276,8 @@ unet_status net_create(unet_params *params, int batch, int height, int width, un
                                : unet_set_error(UNET_ERR_NOMEM, "net_create: out of memory");
     if (s == UNET_OK)
         s = build(net);
+    if (s == UNET_OK && net->dropout && first_sample)
+        s = dropout_layer_set_first_sample(net->dropout, first_sample, (uint64_t)batch);
     if (s != UNET_OK) {
         net_free(net);
         return unet_wrap_error(s, "building the U-Net for %dx%dx%dx%d", batch, a->in_channels,
@@ -284,4 +353,13 @@ unet_status net_backward(unet_net *net)
     if (s != UNET_OK)
         return unet_wrap_error(s, "U-Net backward");
     return UNET_OK;
+}
+
+void net_scale_loss_grad(unet_net *net, float factor)
+{
+    float *d = lp_data(net->diff_logits);
+    const size_t n = (size_t)net->batch * (size_t)net->params->arch.n_classes *
+                     (size_t)net->height * (size_t)net->width;
+    for (size_t i = 0; i < n; i++)
+        d[i] *= factor;
 }

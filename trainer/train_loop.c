@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "loader.h"
+#include "net_dist.h"
 #include "net_ext.h"
 #include "train_loop.h"
 
@@ -91,20 +92,86 @@ typedef struct loop {
     int *perm, *order;
     uint8_t *pred;
     unet_confusion cm;
+    /* data-parallel: this rank's share of each global batch */
+    const train_dist *dist; /* NULL: one process */
+    int rank, size, lb;     /* lb: local batch (o->batch when alone) */
+    int *local_order;       /* spe * lb tile indices */
+    double *red;            /* reduction buffer, n_classes^2 + 4 doubles */
     double session_start, train_time; /* train_time: seconds in optimiser steps this session */
     uint64_t session_tiles;
 } loop;
 
 static int stop_requested(const loop *L) { return L->o->stop && *L->o->stop; }
 
+/* FNV-1a 64 over every parameter's bytes (BN running statistics included). */
+static uint64_t weights_checksum(const unet_params *ps)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < ps->n; i++) {
+        const unsigned char *b = (const unsigned char *)ps->p[i].data;
+        for (size_t k = 0; k < ps->p[i].count * sizeof(float); k++)
+            h = (h ^ b[k]) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Data-parallel runs: all ranks must hold the same weights. */
+static unet_status check_same_weights(loop *L)
+{
+    if (!L->dist || !L->dist->check_same)
+        return UNET_OK;
+    return L->dist->check_same(L->dist->ctx, weights_checksum(L->st->params),
+                               L->st->progress.global_step);
+}
+
 static unet_status save_checkpoint(loop *L)
 {
     if (!L->o->checkpoint_path)
         return UNET_OK;
+    UNET_TRY(check_same_weights(L));
+    if (L->rank != 0)
+        return UNET_OK; /* rank 0 writes for everyone */
     unet_status s = checkpoint_write(L->o->checkpoint_path, L->st, L->o->config_json);
     if (s == UNET_OK && L->o->on_checkpoint)
         L->o->on_checkpoint(L->o->user, L->o->checkpoint_path, &L->st->progress);
     return s;
+}
+
+/* Pixel accuracy of the last training forward on this rank's batch. */
+static void batch_accuracy(loop *L, const uint8_t *labels, uint64_t *correct, uint64_t *counted)
+{
+    argmax_classes(net_probs(L->net), L->lb, L->n_classes, L->hw, L->pred);
+    const size_t n = (size_t)L->lb * L->hw;
+    for (size_t i = 0; i < n; i++) {
+        const int y = labels[i];
+        if (y == L->o->ignore_label || y >= L->n_classes)
+            continue;
+        (*counted)++;
+        *correct += L->pred[i] == y;
+    }
+}
+
+/* Data-parallel: the global batch's loss and accuracy, and this rank's loss
+ * gradient rescaled from its own weight sum to the global one. */
+static void global_loss(loop *L, const uint8_t *labels, double *loss, uint64_t *correct,
+                        uint64_t *counted)
+{
+    const float *cw = L->o->class_weights;
+    double wsum = 0;
+    const size_t n = (size_t)L->lb * L->hw;
+    for (size_t i = 0; i < n; i++) {
+        const int y = labels[i];
+        if (y != L->o->ignore_label && y < L->n_classes)
+            wsum += cw ? cw[y] : 1.0;
+    }
+    uint64_t c = 0, k = 0;
+    batch_accuracy(L, labels, &c, &k);
+    double v[4] = {*loss * wsum, wsum, (double)c, (double)k};
+    L->dist->reduce_sums(L->dist->ctx, v, 4);
+    net_scale_loss_grad(L->net, v[1] > 0 ? (float)(wsum / v[1]) : 0.0f);
+    *loss = v[1] > 0 ? v[0] / v[1] : 0;
+    *correct = (uint64_t)v[2];
+    *counted = (uint64_t)v[3];
 }
 
 /* One optimiser step on the next loader batch. */
@@ -115,8 +182,11 @@ static unet_status train_step(loop *L, double *lr_out)
     const loader_batch *b;
     UNET_TRY(loader_next(L->ld, &b));
     double loss = 0;
+    uint64_t correct = 0, counted = 0;
     UNET_TRY(net_forward(L->net, b->x, 1));
     UNET_TRY(net_loss(L->net, b->y, L->o->class_weights, L->o->ignore_label, &loss));
+    if (L->dist)
+        global_loss(L, b->y, &loss, &correct, &counted);
     if (!isfinite(loss))
         return unet_set_error(UNET_ERR_INVALID,
                               "the training loss became %g at step %llu (epoch %llu); try a "
@@ -124,21 +194,15 @@ static unet_status train_step(loop *L, double *lr_out)
                               loss, (unsigned long long)pr->global_step + 1,
                               (unsigned long long)pr->epoch + 1);
     UNET_TRY(net_backward(L->net));
+    if (L->dist)
+        UNET_TRY(L->dist->grads_finish(L->dist->ctx));
     const double lr = schedule_lr(&L->o->schedule, pr->global_step);
     UNET_TRY(optimizer_step(L->st->opt, L->st->params, lr));
     *lr_out = lr;
 
     /* Pixel accuracy of this batch's training forward. */
-    argmax_classes(net_probs(L->net), L->o->batch, L->n_classes, L->hw, L->pred);
-    uint64_t correct = 0, counted = 0;
-    const size_t n = (size_t)L->o->batch * L->hw;
-    for (size_t i = 0; i < n; i++) {
-        const int y = b->y[i];
-        if (y == L->o->ignore_label || y >= L->n_classes)
-            continue;
-        counted++;
-        correct += L->pred[i] == y;
-    }
+    if (!L->dist)
+        batch_accuracy(L, b->y, &correct, &counted);
     const double dt = now_seconds() - t0;
     pr->global_step++;
     pr->step_in_epoch++;
@@ -149,6 +213,8 @@ static unet_status train_step(loop *L, double *lr_out)
     pr->epoch_pixels += counted;
     pr->seconds += dt;
     pr->epoch_seconds += dt;
+    if (L->dist && pr->global_step % TRAIN_DIST_CHECK_EVERY == 0)
+        UNET_TRY(check_same_weights(L));
     L->res->steps++;
     L->train_time += dt;
     L->session_tiles += (uint64_t)L->o->batch;
@@ -173,12 +239,16 @@ static unet_status validate(loop *L, train_epoch_report *r, int *stopped)
     const train_data *d = L->d;
     unet_confusion_reset(&L->cm);
     const double t0 = now_seconds();
-    UNET_TRY(loader_start(L->ld, d->val_set, d->val_idx, d->n_val, 0, 0, 0));
-    const int n_batches = (d->n_val + L->o->batch - 1) / L->o->batch;
+    /* Data-parallel: rank r validates tiles [n r / R, n (r+1) / R). */
+    const int v0 = (int)((int64_t)d->n_val * L->rank / L->size);
+    const int v1 = (int)((int64_t)d->n_val * (L->rank + 1) / L->size);
+    if (v1 > v0)
+        UNET_TRY(loader_start(L->ld, d->val_set, d->val_idx + v0, v1 - v0, 0, 0, 0));
+    const int n_batches = (v1 - v0 + L->lb - 1) / L->lb;
     double loss_sum = 0, weight_sum = 0;
     const float *cw = L->o->class_weights;
     for (int bi = 0; bi < n_batches; bi++) {
-        if (stop_requested(L)) {
+        if (!L->dist && stop_requested(L)) {
             *stopped = 1;
             break;
         }
@@ -201,6 +271,18 @@ static unet_status validate(loop *L, train_epoch_report *r, int *stopped)
                 weight_sum += w;
             }
         }
+    }
+    if (L->dist) {
+        const size_t nc2 = (size_t)L->n_classes * (size_t)L->n_classes;
+        for (size_t i = 0; i < nc2; i++)
+            L->red[i] = (double)L->cm.counts[i]; /* exact below 2^53 pixels */
+        L->red[nc2] = loss_sum;
+        L->red[nc2 + 1] = weight_sum;
+        L->dist->reduce_sums(L->dist->ctx, L->red, nc2 + 2);
+        for (size_t i = 0; i < nc2; i++)
+            L->cm.counts[i] = (uint64_t)L->red[i];
+        loss_sum = L->red[nc2];
+        weight_sum = L->red[nc2 + 1];
     }
     const double dt = now_seconds() - t0;
     L->st->progress.seconds += dt;
@@ -260,7 +342,7 @@ static unet_status finish_epoch(loop *L, double lr, double epoch_tiles_time,
     r->total_seconds = pr->seconds;
     r->tiles_per_second = epoch_tiles_time > 0 ? (double)epoch_tiles / epoch_tiles_time : 0;
     L->res->has_report = 1;
-    if (L->o->on_epoch)
+    if (L->o->on_epoch && L->rank == 0)
         UNET_TRY(L->o->on_epoch(L->o->user, r));
     if (!r->partial) {
         pr->epoch++;
@@ -287,12 +369,26 @@ static unet_status run(loop *L)
         const uint64_t tiles0 = L->session_tiles;
         if (pr->step_in_epoch < L->spe) {
             epoch_order(L->d, pr->seed, pr->epoch, L->perm, L->order, order_len);
-            UNET_TRY(loader_start(L->ld, L->d->train_set, L->order, (int)order_len,
+            const int *items = L->order;
+            if (L->dist) {
+                /* This rank's part of every global batch. */
+                for (uint64_t bi = 0; bi < L->spe; bi++)
+                    for (int k = 0; k < L->lb; k++)
+                        L->local_order[bi * (uint64_t)L->lb + (uint64_t)k] =
+                            L->order[bi * (uint64_t)o->batch + (uint64_t)(L->rank * L->lb + k)];
+                items = L->local_order;
+            }
+            UNET_TRY(loader_start(L->ld, L->d->train_set, items, (int)(L->spe * (uint64_t)L->lb),
                                   (int)pr->step_in_epoch, o->augment,
                                   epoch_aug_seed(pr->seed, pr->epoch)));
         }
         while (pr->step_in_epoch < L->spe) {
-            if (stop_requested(L)) {
+            int flags = stop_requested(L) ? 1 : 0;
+            if (o->time_budget > 0 && now_seconds() - L->session_start >= o->time_budget)
+                flags |= 2;
+            if (L->dist)
+                flags = L->dist->any(L->dist->ctx, flags); /* every rank stops at the same step */
+            if (flags & 1) {
                 end = TRAIN_END_INTERRUPTED;
                 break;
             }
@@ -300,7 +396,7 @@ static unet_status run(loop *L)
                 end = TRAIN_END_MAX_STEPS;
                 break;
             }
-            if (o->time_budget > 0 && now_seconds() - L->session_start >= o->time_budget) {
+            if (flags & 2) {
                 end = TRAIN_END_TIME_BUDGET;
                 break;
             }
@@ -353,7 +449,22 @@ unet_status train_run(const train_data *d, const train_options *o, train_state *
                                       (double)o->class_weights[c]);
     UNET_TRY(schedule_check(&o->schedule));
 
-    loop L = {.d = d, .o = o, .st = st, .res = res, .n_classes = n_classes};
+    loop L = {.d = d, .o = o, .st = st, .res = res, .n_classes = n_classes, .size = 1,
+              .lb = o->batch};
+    if (o->dist) {
+        L.dist = o->dist;
+        L.rank = o->dist->rank;
+        L.size = o->dist->size;
+        if (L.size < 1 || L.rank < 0 || L.rank >= L.size || !o->dist->reduce_sums ||
+            !o->dist->grads_ready || !o->dist->grads_finish || !o->dist->any)
+            return unet_set_error(UNET_ERR_ARG, "train_run: incomplete data-parallel hooks");
+        if (o->batch % L.size)
+            return unet_set_error(UNET_ERR_ARG,
+                                  "--batch %d cannot be split evenly over %d processes: use a "
+                                  "multiple of %d",
+                                  o->batch, L.size, L.size);
+        L.lb = o->batch / L.size;
+    }
     L.hw = (size_t)d->width * (size_t)d->height;
     L.spe = train_steps_per_epoch(d->n_train, o->batch);
     L.planned = train_planned_steps(o->epochs, L.spe, o->max_steps);
@@ -367,18 +478,27 @@ unet_status train_run(const train_data *d, const train_options *o, train_state *
     const size_t order_len = (size_t)L.spe * (size_t)o->batch;
     L.perm = malloc((size_t)d->n_train * sizeof *L.perm);
     L.order = malloc(order_len * sizeof *L.order);
-    L.pred = malloc((size_t)o->batch * L.hw);
-    unet_status s = L.perm && L.order && L.pred
+    L.pred = malloc((size_t)L.lb * L.hw);
+    if (L.dist) {
+        L.local_order = malloc((size_t)L.spe * (size_t)L.lb * sizeof *L.local_order);
+        L.red = malloc(((size_t)n_classes * (size_t)n_classes + 4) * sizeof *L.red);
+    }
+    unet_status s = L.perm && L.order && L.pred && (!L.dist || (L.local_order && L.red))
                         ? UNET_OK
                         : unet_set_error(UNET_ERR_NOMEM, "training: out of memory");
     if (s == UNET_OK)
         s = unet_confusion_init(&L.cm, n_classes);
     if (s == UNET_OK)
-        s = net_create(st->params, o->batch, d->height, d->width, &L.net);
+        s = net_create_dist(st->params, L.lb, d->height, d->width, L.dist,
+                            (uint64_t)L.rank * (uint64_t)L.lb, &L.net);
     if (s == UNET_OK)
-        s = loader_create(o->batch, d->width, d->height, n_classes, o->ignore_label, &L.ld);
+        s = loader_create(L.lb, d->width, d->height, n_classes, o->ignore_label, &L.ld);
+    if (s == UNET_OK && L.dist)
+        loader_set_sample_numbering(L.ld, (uint64_t)o->batch, (uint64_t)L.rank * (uint64_t)L.lb);
     if (s == UNET_OK)
         s = run(&L);
+    if (s == UNET_OK)
+        s = check_same_weights(&L);
     res->seconds = now_seconds() - L.session_start;
     res->tiles_per_second = L.train_time > 0 ? (double)L.session_tiles / L.train_time : 0;
     loader_free(L.ld);
@@ -387,5 +507,7 @@ unet_status train_run(const train_data *d, const train_options *o, train_state *
     free(L.perm);
     free(L.order);
     free(L.pred);
+    free(L.local_order);
+    free(L.red);
     return s;
 }

@@ -8,7 +8,17 @@
  * (seed, e); sample j of the epoch is augmented from (seed, e, j); dropout
  * masks come from (seed, dropout counter). With the same thread count the
  * weights after step s do not depend on where the run was stopped and
- * resumed. */
+ * resumed.
+ *
+ * Data-parallel (opt->dist, see dist_hooks.h): batch is the global batch,
+ * split into equal parts over the ranks (it must divide); rank r takes
+ * samples r*b .. r*b+b-1 of each global batch of the same epoch order, with
+ * the same sample numbers for augmentation and dropout, so the data a step
+ * sees do not depend on the rank count. Loss and accuracy are the global
+ * batch's; validation tiles are shared out and their confusion matrix summed;
+ * stop requests and the time budget are agreed on before every step (a stop
+ * request is not looked at inside validation). Only rank 0 writes
+ * checkpoints and calls on_epoch / on_checkpoint. */
 #ifndef UNET_TRAINER_TRAIN_LOOP_H
 #define UNET_TRAINER_TRAIN_LOOP_H
 
@@ -20,7 +30,12 @@
 
 #include "checkpoint.h"
 #include "data.h"
+#include "dist_hooks.h"
 #include "schedule.h"
+
+/* Data-parallel runs compare a checksum of every rank's weights this often
+ * (in steps), and at every checkpoint and at the end. */
+#define TRAIN_DIST_CHECK_EVERY 200
 
 typedef struct train_data {
     const tile_set *train_set;
@@ -86,6 +101,7 @@ typedef struct train_options {
     unet_status (*on_epoch)(void *user, const train_epoch_report *report);
     /* Called after every checkpoint write with its path. */
     void (*on_checkpoint)(void *user, const char *path, const train_progress *progress);
+    const train_dist *dist; /* NULL: one process */
 } train_options;
 
 typedef struct train_result {

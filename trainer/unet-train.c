@@ -23,7 +23,10 @@
 #include <unet/unet.h>
 
 #include "checkpoint.h"
+#include "curves.h"
+#include "cv_search.h"
 #include "data.h"
+#include "distributed.h"
 #include "export_onnx.h"
 #include "init_weights.h"
 #include "optimizer.h"
@@ -42,12 +45,19 @@ static void on_signal(int sig)
 }
 
 static int quiet;
+/* Data-parallel runs (mpirun -np N): this process's rank; rank 0 alone
+ * prints notes and writes logs, checkpoints, models and summaries. */
+static dist *g_dist;
+static int g_rank, g_size = 1;
 
 static void err(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, PROG ": error: ");
+    if (g_size > 1)
+        fprintf(stderr, PROG " (rank %d of %d): error: ", g_rank, g_size);
+    else
+        fprintf(stderr, PROG ": error: ");
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -167,6 +177,9 @@ typedef struct options {
     const char *json_file;
     uint64_t max_steps;
     double time_budget;
+    long cv;           /* --cv K */
+    const char *grid;  /* --grid SPEC */
+    double budget;     /* --budget SECONDS */
 } options;
 
 static void usage(FILE *f)
@@ -186,7 +199,9 @@ static void usage(FILE *f)
 "                        (the last weights when there is no validation)\n"
 "  STEM.last.onnx        the weights at the end of the run\n"
 "  STEM.log.csv          one row per epoch; STEM.log.jsonl the same as JSON lines\n"
-"  STEM.ckpt/last.ckpt   checkpoint, written every epoch and on SIGINT/SIGTERM\n"
+"  STEM.curves.png       loss, accuracy and validation mIoU per epoch\n"
+"  STEM.ckpt/last.ckpt   checkpoint, written every epoch and on SIGINT/SIGTERM/\n"
+"                        SIGUSR1 (mpirun forwards SIGUSR1 to every process)\n"
 "\n"
 "Network:\n"
 "  --depth N             pooling steps, 1..6 (default 4)\n"
@@ -232,7 +247,8 @@ static void usage(FILE *f)
 "Run:\n"
 "  --seed N              seed of weights, data order, augmentation, dropout\n"
 "                        (default 0); same seed and --threads = same weights\n"
-"  --threads N           oneDNN/OpenMP threads (default: all cores)\n"
+"  --threads N           oneDNN/OpenMP threads (default: all cores; under mpirun\n"
+"                        the cores over the processes on the machine)\n"
 "  --checkpoint DIR      checkpoint folder (default STEM.ckpt)\n"
 "  --resume              continue from DIR/last.ckpt (fresh start when absent)\n"
 "  --force               start over although DIR/last.ckpt exists\n"
@@ -242,6 +258,42 @@ static void usage(FILE *f)
 "  --json-file PATH      write the JSON summary to PATH\n"
 "  --quiet               only errors and warnings on stderr\n"
 "  --version, -h/--help\n"
+"Cross-validation and search (fold ids 0..K-1 of the folds file; fold \"test\"\n"
+"is never trained or validated on):\n"
+"  --cv K                K-fold cross-validation: each fold validates the runs\n"
+"                        trained on the others; per-fold and mean +- standard\n"
+"                        deviation of validation mIoU and macro F1 (K defaults\n"
+"                        to the folds of the folds file with --grid/--budget)\n"
+"  --grid SPEC           every combination on every fold, e.g.\n"
+"                        \"lr=1e-3,3e-4 filters=8,16,32 depth=3,4,5\"; keys lr,\n"
+"                        filters, depth, batchnorm (0,1), dropout, weight_decay,\n"
+"                        class_weights (none,auto or W0:W1:...); other keys keep\n"
+"                        the flags' values. A run scores its best epoch's\n"
+"                        validation mIoU; configurations rank by the mean over\n"
+"                        folds. The best is retrained on every non-test tile for\n"
+"                        the mean best epoch (rounded; same LR schedule, planned\n"
+"                        for --epochs), evaluated once on fold \"test\" when\n"
+"                        present, and exported to MODEL\n"
+"  --budget SECONDS      successive halving within about SECONDS: with n\n"
+"                        configurations, R = 1 + ceil(log2 n) rungs; rung r keeps\n"
+"                        the best ceil(n/2^r) by mean validation mIoU. The budget\n"
+"                        is cut into R+1 equal shares S (one per rung, one for\n"
+"                        the retrain); in rung r each of its m configurations x K\n"
+"                        folds runs trains S/(m K) seconds more, continuing its\n"
+"                        checkpoint from rung r-1. Runs also end at --epochs,\n"
+"                        --max-steps or --early-stop; time is checked between\n"
+"                        steps and each stop validates the partial epoch\n"
+"                        Search outputs: STEM.grid.csv (ranked table),\n"
+"                        STEM.search/RUN/{result.json,log.csv,curves.png} per run,\n"
+"                        STEM.search/summary.json (--json prints it). The same\n"
+"                        command again skips finished runs and resumes the\n"
+"                        unfinished one from its checkpoint; --force retrains all\n"
+"\n"
+"Data-parallel (built with MPI): mpirun -np N unet-train ... splits each --batch\n"
+"over N processes (N must divide it) and averages gradients with MPI_Allreduce;\n"
+"batch norm uses the whole batch's statistics; the tiles, augmentation and\n"
+"dropout of a step are those of one process. Rank 0 writes every file; all\n"
+"ranks --resume from the same checkpoint (a shared folder across machines).\n"
 "\n"
 "Each epoch prints train loss, validation loss, pixel accuracy, per-class\n"
 "precision, recall, F1 and IoU, mIoU and macro F1 (means over the classes present\n"
@@ -256,7 +308,7 @@ enum {
     OPT_CLASS_WEIGHTS, OPT_IGNORE_LABEL, OPT_VAL_FOLD, OPT_FOLDS_FILE, OPT_VAL, OPT_VAL_DIR,
     OPT_NO_AUGMENT, OPT_SEED, OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_FORCE, OPT_INIT,
     OPT_EARLY_STOP, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_MAX_STEPS,
-    OPT_TIME_BUDGET
+    OPT_TIME_BUDGET, OPT_CV, OPT_GRID, OPT_BUDGET
 };
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
@@ -342,6 +394,9 @@ static int parse_args(int argc, char **argv, options *o)
         {"help", no_argument, NULL, 'h'},
         {"max-steps", required_argument, NULL, OPT_MAX_STEPS},
         {"time-budget", required_argument, NULL, OPT_TIME_BUDGET},
+        {"cv", required_argument, NULL, OPT_CV},
+        {"grid", required_argument, NULL, OPT_GRID},
+        {"budget", required_argument, NULL, OPT_BUDGET},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->depth = 4;
@@ -452,6 +507,13 @@ static int parse_args(int argc, char **argv, options *o)
         case OPT_TIME_BUDGET:
             if (parse_double("--time-budget", optarg, 1e-3, 1e9, &o->time_budget)) return -1;
             break;
+        case OPT_CV:
+            if (parse_long("--cv", optarg, 2, 64, &o->cv)) return -1;
+            break;
+        case OPT_GRID: o->grid = optarg; break;
+        case OPT_BUDGET:
+            if (parse_double("--budget", optarg, 1e-3, 1e9, &o->budget)) return -1;
+            break;
         default: usage(stderr); return -1;
         }
     }
@@ -476,7 +538,13 @@ static int parse_args(int argc, char **argv, options *o)
         err("--val-fold, --val and --val-dir exclude each other");
         return -1;
     }
-    if (o->early_stop && n_val == 0) {
+    const int search = o->cv || o->grid || o->budget > 0;
+    if (search && n_val) {
+        err("--cv, --grid and --budget validate on the folds themselves: leave out --val-fold, "
+            "--val and --val-dir");
+        return -1;
+    }
+    if (o->early_stop && n_val == 0 && !search) {
         err("--early-stop needs validation (--val-fold, --val or --val-dir)");
         return -1;
     }
@@ -905,7 +973,10 @@ static void config_json(const options *o, const unet_arch *a, sbuf *b)
     } else {
         sb_printf(b, "null");
     }
-    sb_printf(b, ",\"max_steps\":%llu}", (unsigned long long)o->max_steps);
+    sb_printf(b, ",\"max_steps\":%llu", (unsigned long long)o->max_steps);
+    if (g_size > 1)
+        sb_printf(b, ",\"ranks\":%d", g_size); /* another count sums in another order */
+    sb_printf(b, "}");
 }
 
 static const char *end_name(int end)
@@ -1248,6 +1319,17 @@ static int write_summary(app *a, const train_result *res, uint64_t resumed_from)
         metrics_json(&b, &res->last, &a->pal);
     else
         sb_printf(&b, "null");
+    if (g_size > 1) {
+        dist_stats ds;
+        dist_get_stats(g_dist, &ds);
+        sb_printf(&b, ",\"distributed\":{\"ranks\":%d,\"threads_per_rank\":%d,\"steps\":%llu,"
+                      "\"gradient_bytes\":%zu,\"buckets\":%d,\"mpi_wait_seconds\":",
+                  g_size, a->o.threads, ds.steps, ds.gradient_floats * sizeof(float), ds.buckets);
+        sb_num(&b, ds.wait_seconds);
+        sb_printf(&b, ",\"gradient_wait_seconds\":");
+        sb_num(&b, ds.grad_seconds);
+        sb_printf(&b, "}");
+    }
     sb_printf(&b, ",\"flags\":%s}\n", a->config.s);
     int rc = 0;
     if (b.nomem) {
@@ -1262,11 +1344,84 @@ static int write_summary(app *a, const train_result *res, uint64_t resumed_from)
     return rc;
 }
 
+/* ---- cross-validation and search (trainer/cv_search.c) ------------------------ */
+
+static void search_message(void *user, int kind, const char *text)
+{
+    (void)user;
+    if (kind == CV_MSG_WARNING)
+        warn("%s", text);
+    else if (kind == CV_MSG_REPORT && !quiet)
+        fprintf(stderr, "%s\n", text);
+    else
+        note("%s", text);
+}
+
+static int run_search(app *a)
+{
+    const options *o = &a->o;
+    if (g_size > 1 || o->init) {
+        err("--cv, --grid and --budget run in one process and from scratch (no mpirun, no --init)");
+        return EXIT_USAGE;
+    }
+    cv_options c = {.tiles = o->tiles, .folds_file = o->folds_file, .out = o->out,
+                    .pal = &a->pal, .grid = o->grid, .folds = (int)o->cv, .budget = o->budget,
+                    .epochs = (int)o->epochs, .batch = (int)o->batch, .optimizer = o->optimizer,
+                    .momentum = o->momentum, .schedule = o->schedule,
+                    .step_size = (int)o->step_size, .gamma = o->gamma,
+                    .ignore_label = o->ignore_label, .augment = o->augment, .seed = o->seed,
+                    .max_steps = o->max_steps, .early_stop = (int)o->early_stop,
+                    .force = o->force, .stop = &stop_flag, .message = search_message};
+    c.base = (grid_config){.lr = o->lr, .filters = o->filters, .depth = o->depth,
+                           .batchnorm = o->batchnorm, .dropout = o->dropout,
+                           .weight_decay = o->weight_decay};
+    if (snprintf(c.base.class_weights, sizeof c.base.class_weights, "%s", o->class_weights) >=
+        (int)sizeof c.base.class_weights) {
+        err("--class-weights: too long");
+        return EXIT_USAGE;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second signal ends the process at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    cv_outcome out;
+    const unet_status s = cv_search_run(&c, &out);
+    if (s != UNET_OK) {
+        err("%s", unet_last_error());
+        return s == UNET_ERR_ARG ? EXIT_USAGE : EXIT_FAILED;
+    }
+    if (out.interrupted) {
+        fprintf(stderr, PROG ": interrupted; finished runs and the checkpoint of the run under "
+                        "way are kept: the same command continues\n");
+        return EXIT_INTERRUPTED;
+    }
+    int rc = EXIT_DONE;
+    if (o->json)
+        printf("%s\n", out.summary_json);
+    if (o->json_file &&
+        write_file_atomic(o->json_file, out.summary_json, strlen(out.summary_json)) != 0)
+        rc = EXIT_FAILED;
+    cv_outcome_free(&out);
+    return rc;
+}
+
 static int run(app *a)
 {
     options *o = &a->o;
+    if (g_size > 1 && o->threads == 0)
+        o->threads = dist_default_threads(g_dist);
     if (o->threads > 0)
         omp_set_num_threads(o->threads);
+    if (o->batch % g_size) {
+        if (g_rank == 0) /* every rank finds it; one message */
+            err("--batch %ld cannot be split over %d processes: give a multiple of %d", o->batch,
+                g_size, g_size);
+        return EXIT_USAGE;
+    }
     if (make_paths(o, &a->p) != 0) {
         err("out of memory");
         return EXIT_FAILED;
@@ -1294,6 +1449,13 @@ static int run(app *a)
             a->pal.n_classes);
         return EXIT_USAGE;
     }
+    if ((o->cv || o->grid || o->budget > 0) && g_size > 1) {
+        if (g_rank == 0) /* the search would run whole on every rank */
+            err("--cv, --grid and --budget run in one process: start them without mpirun");
+        return EXIT_USAGE;
+    }
+    if (o->cv || o->grid || o->budget > 0)
+        return run_search(a);
 
     /* State first: a resumed run splits with the checkpoint's seed. */
     int rc = load_state(a);
@@ -1344,10 +1506,12 @@ static int run(app *a)
              "uninterrupted run:\n  checkpoint: %s\n  now:        %s",
              a->stored_config, a->config.s);
 
-    if (make_dir(a->p.ckpt_dir) != 0)
+    if (g_rank == 0 && make_dir(a->p.ckpt_dir) != 0)
         return EXIT_FAILED;
     /* Logs: a fresh run starts them anew; a resumed one drops the epochs it repeats. */
-    if (resuming) {
+    if (g_rank != 0) {
+        /* rank 0 writes the files */
+    } else if (resuming) {
         if (truncate_log(a->p.csv, 1, a->st.progress.epoch) != 0 ||
             truncate_log(a->p.jsonl, 0, a->st.progress.epoch) != 0)
             return EXIT_FAILED;
@@ -1375,13 +1539,17 @@ static int run(app *a)
             note("%d validation tiles (%d scene%s)%s%s", a->split.n_val, vsc, vsc == 1 ? "" : "s",
                  o->val_fold ? ", fold " : "", o->val_fold ? o->val_fold : "");
         }
+        if (g_size > 1)
+            note("data-parallel: %d processes, %ld tiles each per step", g_size,
+                 o->batch / g_size);
         note("U-Net depth %d, %d filters%s%s, %zu parameters; batch %ld, %llu steps per epoch, "
-             "%ld epochs; %s lr %g (%s)%s; %d thread(s)",
+             "%ld epochs; %s lr %g (%s)%s; %d thread(s)%s",
              arch->depth, arch->base_filters, arch->batchnorm ? ", batch norm" : "",
              arch->dropout > 0 ? ", dropout" : "", params_trainable_count(a->st.params), o->batch,
              (unsigned long long)spe, o->epochs, o->optimizer == OPTIM_ADAM ? "Adam(W)" : "SGD",
              o->lr, schedule_kind_name(o->schedule), o->augment ? "; augmented" : "",
-             o->threads > 0 ? o->threads : omp_get_max_threads());
+             o->threads > 0 ? o->threads : omp_get_max_threads(),
+             g_size > 1 ? " per process" : "");
         if (a->class_weights) {
             fprintf(stderr, PROG ": class weights:");
             for (int k = 0; k < a->pal.n_classes; k++)
@@ -1404,6 +1572,13 @@ static int run(app *a)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+
+    train_dist hooks;
+    if (g_size > 1 && dist_attach(g_dist, a->st.params, &hooks) != UNET_OK) {
+        err("%s", unet_last_error());
+        return EXIT_FAILED;
+    }
 
     run_ctx ctx = {.o = o, .pal = &a->pal, .p = &a->p, .tty = isatty(STDERR_FILENO)};
     train_data data = {.train_set = &a->set, .train_idx = a->split.train,
@@ -1416,7 +1591,8 @@ static int run(app *a)
                           .ignore_label = o->ignore_label, .augment = o->augment,
                           .early_stop = (uint64_t)o->early_stop, .checkpoint_path = a->p.ckpt,
                           .config_json = a->config.s, .stop = &stop_flag, .user = &ctx,
-                          .on_step = on_step, .on_epoch = on_epoch};
+                          .on_step = on_step, .on_epoch = on_epoch,
+                          .dist = g_size > 1 ? &hooks : NULL};
     const uint64_t resumed_from = resuming ? a->st.progress.global_step : UINT64_MAX;
     train_result res;
     unet_status s = train_run(&data, &topt, &a->st, &res);
@@ -1424,9 +1600,14 @@ static int run(app *a)
     if (s != UNET_OK) {
         if (!ctx.log_failed)
             err("training stopped: %s", unet_last_error());
-        /* The last epoch-end checkpoint stays for --resume. */
+        /* The last epoch-end checkpoint stays for --resume. A failure one rank
+         * alone saw would leave the others waiting in a collective. */
+        if (g_size > 1)
+            dist_abort(g_dist, EXIT_FAILED);
         return EXIT_FAILED;
     }
+    if (g_rank != 0)
+        return res.end == TRAIN_END_INTERRUPTED ? EXIT_INTERRUPTED : EXIT_DONE;
     if (res.end == TRAIN_END_INTERRUPTED) {
         /* Said even with --quiet: it explains exit status 3. */
         fprintf(stderr, PROG ": interrupted at step %llu; state saved to %s (continue with --resume)\n",
@@ -1444,6 +1625,10 @@ static int run(app *a)
     }
     if (export_models(a, &res, a->st.progress.seconds) != 0)
         return EXIT_FAILED;
+    char *curves = concat2(a->p.stem, ".curves.png");
+    if (!curves || curves_plot_log_file(a->p.csv, curves) != UNET_OK)
+        warn("no training curves: %s", curves ? unet_last_error() : "out of memory");
+    free(curves);
     if (write_summary(a, &res, resumed_from) != 0)
         return EXIT_FAILED;
     return EXIT_DONE;
@@ -1451,12 +1636,20 @@ static int run(app *a)
 
 int main(int argc, char **argv)
 {
+    const int dr = dist_init(&argc, &argv, PROG, &g_dist);
+    if (dr != 0)
+        return dr;
+    g_rank = dist_rank(g_dist);
+    g_size = dist_size(g_dist);
     app a;
     memset(&a, 0, sizeof a);
     const int pr = parse_args(argc, argv, &a.o);
-    if (pr != 0)
-        return pr > 0 ? EXIT_DONE : EXIT_USAGE;
-    const int rc = run(&a);
+    if (g_rank != 0)
+        quiet = 1; /* errors and the interruption notice still show */
+    int rc = pr > 0 ? EXIT_DONE : EXIT_USAGE;
+    if (pr == 0)
+        rc = run(&a);
     app_free(&a);
+    dist_finish(g_dist);
     return rc;
 }

@@ -1,0 +1,54 @@
+/* distributed.h without MPI: one process only; a multi-process launch is
+ * refused with a message saying how to build with MPI. */
+#include <stdio.h>
+
+#include "distributed.h"
+#include "error.h"
+#include "launch_env.h"
+
+int dist_available(void) { return 0; }
+
+int dist_init(int *argc, char ***argv, const char *prog, dist **out)
+{
+    (void)argc;
+    (void)argv;
+    *out = NULL;
+    const int n = launch_env_size();
+    if (n == 1)
+        return 0;
+    if (launch_env_rank() == 0) {
+        if (n > 1)
+            fprintf(stderr, "%s: error: started as %d processes, but %s\n", prog, n,
+                    LAUNCH_ENV_NO_MPI_HINT);
+        else
+            fprintf(stderr, "%s: error: started by an MPI launcher, but %s\n", prog,
+                    LAUNCH_ENV_NO_MPI_HINT);
+    }
+    return 2;
+}
+
+int dist_rank(const dist *d) { return (void)d, 0; }
+int dist_size(const dist *d) { return (void)d, 1; }
+int dist_default_threads(const dist *d) { return (void)d, launch_env_threads(1); }
+
+unet_status dist_attach(dist *d, unet_params *params, train_dist *hooks)
+{
+    (void)d;
+    (void)params;
+    (void)hooks;
+    return unet_set_error(UNET_ERR_ARG, "%s", LAUNCH_ENV_NO_MPI_HINT);
+}
+
+void dist_get_stats(const dist *d, dist_stats *out)
+{
+    (void)d;
+    *out = (dist_stats){0};
+}
+
+void dist_abort(dist *d, int status)
+{
+    (void)d;
+    (void)status;
+}
+
+void dist_finish(dist *d) { (void)d; }
