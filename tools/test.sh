@@ -6,15 +6,32 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 jobs=$(nproc)
+# meson prints configuration errors on stdout: keep them out of the way, but show them on failure.
+setup() { local dir=$1; shift; [ -d "$dir" ] && return 0
+  "$@" > "/tmp/unet-setup-$$.log" 2>&1 || { cat "/tmp/unet-setup-$$.log"; rm -f "/tmp/unet-setup-$$.log"; exit 1; }
+  rm -f "/tmp/unet-setup-$$.log"; }
+# One closing line over both suites, from meson's own test log.
+count() { /usr/bin/python3 - "$@" <<'PY'
+import json, sys
+ok = fail = skip = 0
+for path in sys.argv[1:]:
+    for line in open(path):
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"): ok += 1
+        elif r == "SKIP": skip += 1
+        else: fail += 1
+print(f"{ok} passed, {fail} failed, {skip} skipped")
+PY
+}
 
 echo "== build and test (gcc, -Werror)"
-[ -d build-ci ] || meson setup build-ci --buildtype=release -Dwerror=true >/dev/null
+setup build-ci meson setup build-ci --buildtype=release -Dwerror=true
 ninja -C build-ci
 meson test -C build-ci --print-errorlogs --num-processes "$jobs"
 
 echo "== build and test under ASan + UBSan (clang)"
-[ -d build-asan ] || CC=clang meson setup build-asan --buildtype=debugoptimized -Dwerror=true \
-  -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+setup build-asan env CC=clang meson setup build-asan --buildtype=debugoptimized -Dwerror=true \
+  -Db_sanitize=address,undefined -Db_lundef=false
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -26,8 +43,8 @@ echo "== short fuzz runs (libFuzzer, clang, ASan + UBSan)"
 # then mutates its seed corpus for UNET_FUZZ_SECONDS (default 60). Any crash,
 # sanitizer report, leak, allocation over 512 MB or input slower than 20 s
 # fails the run; the input is left in build-fuzz/fuzz-crashes/.
-[ -d build-fuzz ] || CC=clang meson setup build-fuzz --buildtype=debugoptimized -Dwerror=true -Dfuzz=true \
-  -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+setup build-fuzz env CC=clang meson setup build-fuzz --buildtype=debugoptimized -Dwerror=true -Dfuzz=true \
+  -Db_sanitize=address,undefined -Db_lundef=false
 ninja -C build-fuzz tests/fuzz/fuzz_onnx tests/fuzz/fuzz_png tests/fuzz/fuzz_jpeg tests/fuzz/fuzz-image-seeds
 UNET_MAKE_MODEL=build-ci/tools/unet-make-model bash tests/fuzz/make-seeds.sh build-fuzz build-fuzz/fuzz-seeds
 mkdir -p build-fuzz/fuzz-crashes
@@ -47,3 +64,6 @@ for t in onnx png jpeg; do
   awk -v t="fuzz_$t" '/stat::number_of_executed_units/ {n=$2} /stat::average_exec_per_sec/ {r=$2}
     END {printf "%s: %d execs, %d exec/s, 0 crashes\n", t, n, r}' "build-fuzz/fuzz-$t.log"
 done
+
+echo "== summary (gcc suite and sanitizer suite)"
+count build-ci/meson-logs/testlog.json build-asan/meson-logs/testlog.json
