@@ -1,10 +1,12 @@
 /* Whole-scene inference; see scene_infer.h. Flow per image: open the image
- * for reading row by row, plan the windows, then per batch of windows
- * (row-major): read the image down to the batch's last row into a ring of
- * rows, fill the input tensor, run, and for each window emit the rows above
- * it (complete now) and add its scores to the band; finally emit the rest and
- * rename the outputs into place, the mask last since its presence marks the
- * image done. */
+ * for reading row by row (PNG and JPEG through libunet, anything else
+ * through GDAL, geo_raster.h, with a ring of validity rows for its nodata),
+ * plan the windows, then per batch of windows (row-major): read the image
+ * down to the batch's last row into a ring of rows, fill the input tensor,
+ * run, and for each window emit the rows above it (complete now) and add its
+ * scores to the band; finally emit the rest and rename the outputs into
+ * place, the mask last since its presence marks the image done, then write
+ * its polygons when asked. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +16,15 @@
 #include <unet/tiling.h>
 
 #include "blend_band.h"
+#include "error.h"
 #include "mask_palette.h"
 #include "npy_rows.h"
 #include "scene_infer.h"
+#ifdef UNET_HAVE_GDAL
+#include "geo_mask_writer.h"
+#include "geo_raster.h"
+#include "geo_vector.h"
+#endif
 
 int scene_mirror(int i, int length)
 {
@@ -31,6 +39,13 @@ typedef struct scene {
     unet_image_reader *reader;
     int width, height, img_channels;
     uint8_t *ring;          /* ring_rows image rows; row y in slot y % ring_rows */
+    uint8_t *valid_ring;    /* the same rows' validity (1/0) when the input has nodata, else NULL */
+    int has_nodata;         /* GDAL input with a nodata value or mask: valid_ring is kept */
+    int keep_prev;          /* rows above a batch stay in the rings until emitted (overlay, validity) */
+#ifdef UNET_HAVE_GDAL
+    geo_raster *geo;        /* GDAL input, instead of reader */
+    geo_mask_writer *geo_w; /* its mask, instead of mask_w */
+#endif
     int ring_rows, rows_read;
     unet_window *windows;
     size_t n_windows;
@@ -60,7 +75,12 @@ static void scene_free(scene *s)
     npy_rows_discard(s->probs_w);
     blend_band_free(s->band);
     unet_image_reader_close(s->reader);
+#ifdef UNET_HAVE_GDAL
+    geo_mask_writer_discard(s->geo_w);
+    geo_raster_close(s->geo);
+#endif
     free(s->ring);
+    free(s->valid_ring);
     free(s->windows);
     free(s->xs);
     free(s->ys);
@@ -101,11 +121,12 @@ static int grid_origins(scene *s)
 }
 
 /* The image rows batch b needs: from the top of the window before it (whose
- * rows above its own window are emitted, with the overlay, while the batch
- * is blended) or of its first window, down to the bottom of its last. */
+ * rows above its own window are emitted, with the overlay or the validity,
+ * while the batch is blended) or of its first window, down to the bottom of
+ * its last. */
 static void batch_rows(const scene *s, size_t first, int n, int *lo, int *hi)
 {
-    *lo = first > 0 && s->o->overlay ? s->windows[first - 1].y : s->windows[first].y;
+    *lo = first > 0 && s->keep_prev ? s->windows[first - 1].y : s->windows[first].y;
     *hi = s->windows[first + (size_t)n - 1].y + s->o->tile;
     if (*hi > s->height)
         *hi = s->height;
@@ -128,6 +149,11 @@ static const uint8_t *image_row(const scene *s, int y)
     return s->ring + (size_t)(y % s->ring_rows) * s->width * s->img_channels;
 }
 
+static const uint8_t *valid_row(const scene *s, int y)
+{
+    return s->valid_ring + (size_t)(y % s->ring_rows) * s->width;
+}
+
 /* Reads the image down to row hi, keeping rows from lo on. */
 static int read_rows(scene *s, int lo, int hi)
 {
@@ -137,6 +163,14 @@ static int read_rows(scene *s, int lo, int hi)
     }
     for (; s->rows_read < hi; s->rows_read++) {
         uint8_t *slot = s->ring + (size_t)(s->rows_read % s->ring_rows) * s->width * s->img_channels;
+#ifdef UNET_HAVE_GDAL
+        if (s->geo) {
+            uint8_t *valid = s->valid_ring ? s->valid_ring + (size_t)(s->rows_read % s->ring_rows) * s->width : NULL;
+            if (geo_raster_read_rows(s->geo, slot, valid, 1) != UNET_OK)
+                return fail(s, unet_last_error()), -1;
+            continue;
+        }
+#endif
         if (unet_image_reader_read_rows(s->reader, slot, 1) != UNET_OK)
             return fail(s, unet_last_error()), -1;
     }
@@ -185,6 +219,12 @@ static int emit_row(void *ctx, int y, const float *probs)
             }
         s->mask_row[x] = (uint8_t)best;
     }
+    if (s->valid_ring) { /* nodata in, nodata out */
+        const uint8_t *valid = valid_row(s, y);
+        for (int x = 0; x < w; x++)
+            if (!valid[x])
+                s->mask_row[x] = 255;
+    }
     if (s->probs_w && npy_rows_write(s->probs_w, y, probs) != UNET_OK)
         return fail(s, unet_last_error()), -1;
     if (s->overlay_w) {
@@ -193,11 +233,19 @@ static int emit_row(void *ctx, int y, const float *probs)
         for (int x = 0; x < w; x++)
             for (int ch = 0; ch < 3; ch++) {
                 int sv = src[(size_t)x * ic + (ic >= 3 ? ch : 0)];
-                s->overlay_row[(size_t)x * 3 + ch] = (uint8_t)((sv + s->palette[3 * s->mask_row[x] + ch]) / 2);
+                s->overlay_row[(size_t)x * 3 + ch] =
+                    s->mask_row[x] == 255 ? (uint8_t)sv : (uint8_t)((sv + s->palette[3 * s->mask_row[x] + ch]) / 2);
             }
         if (unet_png_writer_write_rows(s->overlay_w, s->overlay_row, 1) != UNET_OK)
             return fail(s, unet_last_error()), -1;
     }
+#ifdef UNET_HAVE_GDAL
+    if (s->geo_w) {
+        if (geo_mask_writer_write_rows(s->geo_w, s->mask_row, 1) != UNET_OK)
+            return fail(s, unet_last_error()), -1;
+        return 0;
+    }
+#endif
     if (unet_png_writer_write_rows(s->mask_w, s->mask_row, 1) != UNET_OK)
         return fail(s, unet_last_error()), -1;
     return 0;
@@ -212,7 +260,7 @@ static int start_outputs(scene *s, const char *out_base)
     if (blend_band_create(w, h, o->tile, s->classes, s->xs, s->nx, s->ys, s->ny, &s->band) != UNET_OK)
         return fail(s, unet_last_error()), -1;
     s->mask_row = malloc((size_t)w);
-    s->mask_path = join(out_base, ".png");
+    s->mask_path = join(out_base, scene_mask_suffix(s->path));
     if (o->tta)
         s->tta = malloc((size_t)o->batch * s->classes * o->tile * o->tile * sizeof *s->tta);
     if (o->overlay) {
@@ -225,7 +273,15 @@ static int start_outputs(scene *s, const char *out_base)
         (o->probs && !s->probs_path))
         return fail(s, "out of memory"), -1;
     unet_png_text text[1] = { { "unet:model", o->model_hash } };
-    if (unet_png_writer_open(s->mask_path, w, h, 1, s->palette, s->classes, text, 1, &s->mask_w) != UNET_OK)
+    unet_status st;
+#ifdef UNET_HAVE_GDAL
+    geo_mask_options gmo = { o->cog, o->model_hash, s->palette, s->classes };
+    if (s->geo)
+        st = geo_mask_writer_open(s->mask_path, w, h, geo_raster_dataset(s->geo), &gmo, &s->geo_w);
+    else
+#endif
+        st = unet_png_writer_open(s->mask_path, w, h, 1, s->palette, s->classes, text, 1, &s->mask_w);
+    if (st != UNET_OK)
         return fail(s, unet_last_error()), -1;
     if (o->overlay && unet_png_writer_open(s->overlay_path, w, h, 3, NULL, 0, NULL, 0, &s->overlay_w) != UNET_OK)
         return fail(s, unet_last_error()), -1;
@@ -275,7 +331,21 @@ static void add_flipped(scene *s, const unet_tensor *out, int n, int flip, float
             }
 }
 
-/* Runs windows [first, first + n) and blends them in. */
+/* 1 when window win has a valid pixel (or the input has no nodata). */
+static int window_has_data(const scene *s, const unet_window *win)
+{
+    if (!s->valid_ring)
+        return 1;
+    for (int y = win->y; y < win->y + win->height; y++)
+        if (memchr(valid_row(s, y) + win->x, 1, (size_t)win->width))
+            return 1;
+    return 0;
+}
+
+/* Runs windows [first, first + n) and blends them in. A batch of windows
+ * that hold only nodata is not run once the class count is known: its rows
+ * above are emitted as usual and nothing is added (its pixels all come out
+ * 255, and no valid pixel lies under it, so no weight sum is touched). */
 static int run_batch(scene *s, unet_session *session, size_t first, int n, const char *out_base)
 {
     const scene_options *o = s->o;
@@ -287,6 +357,15 @@ static int run_batch(scene *s, unet_session *session, size_t first, int n, const
     batch_rows(s, first, n, &lo, &hi);
     if (read_rows(s, lo, hi) != 0)
         return -1;
+    int any_data = !s->band;
+    for (int b = 0; b < n && !any_data; b++)
+        any_data = window_has_data(s, &s->windows[first + (size_t)b]);
+    if (!any_data) {
+        for (int b = 0; b < n; b++)
+            if (blend_band_emit(s->band, s->windows[first + (size_t)b].y, emit_row, s) != 0)
+                return -1;
+        return 0;
+    }
     for (int pass = 0; pass < passes; pass++) {
         fill_input(s, first, n, pass);
         if (unet_session_run(session, &in, 1) != UNET_OK)
@@ -322,6 +401,71 @@ static scene_result finish(scene *s, infer_report *report, scene_result r)
     return r;
 }
 
+int scene_input_is_geo(const char *image_path) { return geo_sniff_png_jpeg(image_path) == 0; }
+
+const char *scene_mask_suffix(const char *image_path)
+{
+    return scene_input_is_geo(image_path) ? ".mask.tif" : ".png";
+}
+
+int scene_vector(const scene_options *o, const char *mask_path, const char *vector_path)
+{
+#ifdef UNET_HAVE_GDAL
+    const unet_model_meta *m = o->meta;
+    /* Names the model gives, else the default ones (unet_model_read_meta). */
+    geo_vector_options vo = { m->names, UNET_META_MAX_CLASSES, o->min_area, o->simplify };
+    geo_vector_stats vs;
+    return geo_vector_from_mask(mask_path, vector_path, &vo, &vs) == UNET_OK ? 0 : -1;
+#else
+    (void)o;
+    (void)mask_path;
+    unet_set_error(UNET_ERR_UNSUPPORTED, "%s: %s", vector_path, geo_enable_hint());
+    return -1;
+#endif
+}
+
+/* Notes on stderr how a GDAL input's values became 8-bit. */
+#ifdef UNET_HAVE_GDAL
+static void note_stretch(const scene *s)
+{
+    double lo, hi;
+    if (s->o->quiet || geo_raster_stretch(s->geo, 0, &lo, &hi) == GEO_STRETCH_NONE)
+        return;
+    fprintf(stderr, "unet-infer: %s: %s stretch to 0..255 per band:", s->path,
+            geo_stretch_name(geo_raster_stretch(s->geo, 0, &lo, &hi)));
+    for (int c = 0; c < s->img_channels; c++) {
+        geo_raster_stretch(s->geo, c, &lo, &hi);
+        fprintf(stderr, "%s %g..%g", c ? "," : "", lo, hi);
+    }
+    fprintf(stderr, "\n");
+}
+#endif
+
+/* Opens the image: PNG and JPEG through libunet, anything else through GDAL. */
+static int open_input(scene *s)
+{
+    if (geo_sniff_png_jpeg(s->path) != 0) { /* PNG, JPEG, or unreadable: libunet says why */
+        if (unet_image_reader_open(s->path, UNET_IMAGE_DEFAULT, &s->reader) != UNET_OK)
+            return fail(s, unet_last_error()), -1;
+        unet_image_reader_size(s->reader, &s->width, &s->height, &s->img_channels);
+        s->keep_prev = s->o->overlay;
+        return 0;
+    }
+#ifdef UNET_HAVE_GDAL
+    if (geo_raster_open(s->path, &s->o->geo, &s->geo) != UNET_OK)
+        return fail(s, unet_last_error()), -1;
+    geo_raster_size(s->geo, &s->width, &s->height, &s->img_channels);
+    s->has_nodata = geo_raster_has_nodata(s->geo);
+    s->keep_prev = s->o->overlay || s->has_nodata;
+    note_stretch(s);
+    return 0;
+#else
+    char why[512];
+    snprintf(why, sizeof why, "not a PNG or JPEG; %s", geo_enable_hint());
+    return fail(s, why), -1;
+#endif
+}
+
 scene_result scene_infer(const scene_options *o, unet_session *session, infer_report *report,
                          const char *image_path, const char *out_base, const char *label)
 {
@@ -329,9 +473,8 @@ scene_result scene_infer(const scene_options *o, unet_session *session, infer_re
     memset(&s, 0, sizeof s);
     s.o = o;
     s.path = image_path;
-    if (unet_image_reader_open(image_path, UNET_IMAGE_DEFAULT, &s.reader) != UNET_OK)
-        return fail(&s, unet_last_error()), finish(&s, report, SCENE_FAILED);
-    unet_image_reader_size(s.reader, &s.width, &s.height, &s.img_channels);
+    if (open_input(&s) != 0)
+        return finish(&s, report, SCENE_FAILED);
     if (unet_tiling_plan(s.width, s.height, o->tile, o->tile - o->overlap, UNET_TILING_ALIGN_EDGE,
                          &s.windows, &s.n_windows) != UNET_OK || s.n_windows == 0)
         return fail(&s, unet_last_error()), finish(&s, report, SCENE_FAILED);
@@ -340,7 +483,9 @@ scene_result scene_infer(const scene_options *o, unet_session *session, infer_re
     s.input = malloc((size_t)o->batch * o->channels * o->tile * o->tile * sizeof *s.input);
     s.ring_rows = ring_size(&s);
     s.ring = malloc((size_t)s.ring_rows * s.width * s.img_channels);
-    if (grid_origins(&s) != 0 || !s.input || !s.ring)
+    if (s.has_nodata)
+        s.valid_ring = malloc((size_t)s.ring_rows * s.width);
+    if (grid_origins(&s) != 0 || !s.input || !s.ring || (s.has_nodata && !s.valid_ring))
         return fail(&s, "out of memory"), finish(&s, report, SCENE_FAILED);
     infer_report_begin_item(report, label, (int)s.n_windows);
     for (size_t first = 0; first < s.n_windows; first += (size_t)o->batch) {
@@ -366,11 +511,21 @@ scene_result scene_infer(const scene_options *o, unet_session *session, infer_re
         st = unet_png_writer_close(overlay_w);
     else
         unet_png_writer_discard(overlay_w);
-    if (st == UNET_OK)
+#ifdef UNET_HAVE_GDAL
+    geo_mask_writer *geo_w = s.geo_w;
+    s.geo_w = NULL;
+    if (geo_w && st == UNET_OK)
+        st = geo_mask_writer_close(geo_w);
+    else
+        geo_mask_writer_discard(geo_w);
+#endif
+    if (mask_w && st == UNET_OK)
         st = unet_png_writer_close(mask_w);
     else
         unet_png_writer_discard(mask_w);
     if (st != UNET_OK)
+        return fail(&s, unet_last_error()), finish(&s, report, SCENE_FAILED);
+    if (o->vector_path && scene_vector(o, s.mask_path, o->vector_path) != 0)
         return fail(&s, unet_last_error()), finish(&s, report, SCENE_FAILED);
     infer_report_done(report);
     return finish(&s, report, SCENE_DONE);

@@ -2,8 +2,9 @@
  * index masks, assigns whole scenes to cross-validation folds balanced by
  * pixel count, and reports class frequencies per fold.
  *
- * Flow: gather pairs (scene folders or a --pairs list) -> check names ->
- * per pair: read, map mask colours to class ids, cut windows, write tiles ->
+ * Flow: gather pairs (scene folders, a --pairs list, or georeferenced images
+ * with --labels) -> check names -> per pair: read, map mask colours to class
+ * ids (or burn the vector labels, geo_labels.h), cut windows, write tiles ->
  * folds by scene -> folds.tsv, classes.tsv, stats.tsv, report. */
 #include <ctype.h>
 #include <dirent.h>
@@ -24,6 +25,11 @@
 #include <unet/palette.h>
 #include <unet/tiling.h>
 #include <unet/unet.h>
+
+#include "geo_options.h"
+#ifdef UNET_HAVE_GDAL
+#include "geo_labels.h"
+#endif
 
 #define PROG "unet-tile"
 #define MAX_SCAN_DEPTH 4
@@ -259,9 +265,10 @@ typedef struct scene {
 } scene;
 
 typedef struct pair {
-    char *image, *mask, *stem, *stem_slug;
+    char *image, *mask, *stem, *stem_slug; /* mask: a colour mask, or vector labels (geo) */
     int scene;
     int failed;
+    int geo;     /* a georeferenced image with vector labels (--labels) */
 } pair;
 
 typedef struct tile_ref {
@@ -306,6 +313,7 @@ static void add_pair(job *j, const char *image, const char *mask, int scene_inde
     p->stem_slug = slug_of(p->stem, 1);
     p->scene = scene_index;
     p->failed = 0;
+    p->geo = 0;
     j->scenes[scene_index].n_pairs++;
 }
 
@@ -562,6 +570,8 @@ typedef struct settings {
     unet_unknown_color_policy unknown;
     unet_palette palette;
     uint8_t png_palette[256 * 3];
+    const char *labels, *label_field; /* vector labels for georeferenced images (geo_labels.h) */
+    geo_read_options geo;             /* their --bands and --stretch */
 } settings;
 
 static void add_tile(job *j, const char *name, int scene_index)
@@ -575,6 +585,62 @@ static void add_tile(job *j, const char *name, int scene_index)
     j->n_tiles++;
 }
 
+/* An image and its colour mask -> img and class ids; -1 (message printed). */
+static int read_colour_pair(const pair *p, const settings *st, unet_image *img, unet_image *msk, uint8_t **ids)
+{
+    if (unet_image_read(p->image, UNET_IMAGE_FORCE_RGB, img) != UNET_OK ||
+        unet_image_read(p->mask, UNET_IMAGE_FORCE_RGB, msk) != UNET_OK) {
+        err("%s", unet_last_error());
+        return -1;
+    }
+    if (img->width != msk->width || img->height != msk->height) {
+        err("%s is %dx%d but its mask %s is %dx%d; skipped", p->image, img->width, img->height, p->mask, msk->width,
+            msk->height);
+        return -1;
+    }
+    *ids = xmalloc((size_t)msk->width * (size_t)msk->height);
+    unet_unknown_colors unk;
+    if (unet_palette_map_rgb(&st->palette, msk, p->mask, st->unknown, *ids, &unk) != UNET_OK) {
+        err("%s (use --unknown-colors ignore to map unknown colours to the ignore label)", unet_last_error());
+        return -1;
+    }
+    if (unk.count) {
+        char hex[8];
+        unet_format_hex_color(unk.first_rgb, hex);
+        warn("%s: %" PRIu64 " pixel(s) of colours outside the palette set to ignore (first %s at x=%d, y=%d)",
+             p->mask, unk.count, hex, unk.first_x, unk.first_y);
+    }
+    return 0;
+}
+
+/* A georeferenced image and vector labels (p->mask is the labels file) ->
+ * img and class ids; -1 (message printed). */
+static int read_geo_pair(const pair *p, const settings *st, unet_image *img, uint8_t **ids)
+{
+#ifdef UNET_HAVE_GDAL
+    geo_labels_info info;
+    if (geo_labels_load(p->image, p->mask, st->label_field, &st->geo, &st->palette, st->unknown, img, ids, &info) !=
+        UNET_OK) {
+        err("%s%s", unet_last_error(),
+            st->unknown == UNET_UNKNOWN_COLOR_ERROR ? " (use --unknown-colors ignore to leave such polygons out)" : "");
+        return -1;
+    }
+    if (info.unknown)
+        warn("%s: %" PRId64 " polygon(s) of classes outside the palette left out (first '%s')", p->mask, info.unknown,
+             info.first_unknown);
+    if (!info.features)
+        warn("%s: no polygon with a class in %s", p->image, p->mask);
+    return 0;
+#else
+    (void)p;
+    (void)st;
+    (void)img;
+    (void)ids;
+    err("%s", geo_enable_hint());
+    return -1;
+#endif
+}
+
 /* Returns 0 when the pair was tiled, -1 (message printed) when it failed. */
 static int tile_pair(job *j, pair *p, const settings *st)
 {
@@ -586,28 +652,8 @@ static int tile_pair(job *j, pair *p, const settings *st)
     char *src_text = NULL;
     int rc = -1;
 
-    if (unet_image_read(p->image, UNET_IMAGE_FORCE_RGB, &img) != UNET_OK ||
-        unet_image_read(p->mask, UNET_IMAGE_FORCE_RGB, &msk) != UNET_OK) {
-        err("%s", unet_last_error());
+    if (p->geo ? read_geo_pair(p, st, &img, &ids) != 0 : read_colour_pair(p, st, &img, &msk, &ids) != 0)
         goto done;
-    }
-    if (img.width != msk.width || img.height != msk.height) {
-        err("%s is %dx%d but its mask %s is %dx%d; skipped", p->image, img.width, img.height, p->mask, msk.width,
-            msk.height);
-        goto done;
-    }
-    ids = xmalloc((size_t)msk.width * (size_t)msk.height);
-    unet_unknown_colors unk;
-    if (unet_palette_map_rgb(&st->palette, &msk, p->mask, st->unknown, ids, &unk) != UNET_OK) {
-        err("%s (use --unknown-colors ignore to map unknown colours to the ignore label)", unet_last_error());
-        goto done;
-    }
-    if (unk.count) {
-        char hex[8];
-        unet_format_hex_color(unk.first_rgb, hex);
-        warn("%s: %" PRIu64 " pixel(s) of colours outside the palette set to ignore (first %s at x=%d, y=%d)",
-             p->mask, unk.count, hex, unk.first_x, unk.first_y);
-    }
     if (unet_tiling_plan(img.width, img.height, st->tile, st->tile - st->overlap, st->mode, &win, &n_win) !=
         UNET_OK) {
         err("%s: %s", p->image, unet_last_error());
@@ -939,6 +985,7 @@ static void usage(FILE *f)
     fprintf(f,
         "Usage: unet-tile SCENES... -o TILES [options]\n"
         "       unet-tile --pairs FILE -o TILES [options]\n"
+        "       unet-tile IMAGE... --labels VECTORS --label-field NAME -o TILES [options]\n"
         "\n"
         "Cuts scenes into square training tiles with index masks and assigns whole\n"
         "scenes to cross-validation folds.\n"
@@ -974,6 +1021,21 @@ static void usage(FILE *f)
         "  --test-scenes LIST     comma-separated scene names held out as fold \"test\"\n"
         "  --pairs FILE           IMAGE<TAB>MASK<TAB>SCENE lines (paths relative to\n"
         "                         FILE's folder); may be combined with SCENES\n"
+        "  --labels FILE          GIS labels (needs a build with GDAL): IMAGE arguments\n"
+        "                         are georeferenced rasters (GeoTIFF, ...), each its\n"
+        "                         own scene, and FILE holds polygons (GeoPackage,\n"
+        "                         GeoJSON, ...) whose --label-field value is a class\n"
+        "                         name of the palette (any case) or a class id. They\n"
+        "                         are reprojected to the image's CRS when theirs\n"
+        "                         differs and burnt onto its grid: a pixel takes the\n"
+        "                         class of the last polygon covering its centre;\n"
+        "                         uncovered and nodata pixels get 255. Classes\n"
+        "                         outside the palette follow --unknown-colors.\n"
+        "  --label-field NAME     the attribute holding the class (default class)\n"
+        "  --bands LIST, --stretch minmax|p2-98|none\n"
+        "                         bands of IMAGE and their scaling to 8 bits, as in\n"
+        "                         unet-infer (default 1,2,3; none for 8-bit, p2-98\n"
+        "                         otherwise)\n"
         "  --json                 print a JSON summary to stdout\n"
         "  --json-file PATH       write the JSON summary to PATH\n"
         "  --force                replace tiles from an earlier run in TILES\n"
@@ -1099,7 +1161,8 @@ int main(int argc, char **argv)
     uint64_t seed = 0;
 
     enum { O_TILE = 256, O_OVERLAP, O_PALETTE, O_DROP, O_ALIGN, O_UNKNOWN, O_IGNORE, O_FOLDS, O_SEED, O_TEST,
-           O_PAIRS, O_QUIET, O_FORCE, O_JSON, O_JSON_FILE, O_VERSION };
+           O_PAIRS, O_QUIET, O_FORCE, O_JSON, O_JSON_FILE, O_VERSION, O_LABELS, O_LABEL_FIELD, O_BANDS,
+           O_STRETCH };
     static const struct option opts[] = {
         {"out", required_argument, NULL, 'o'},
         {"tile", required_argument, NULL, O_TILE},
@@ -1119,6 +1182,10 @@ int main(int argc, char **argv)
         {"json-file", required_argument, NULL, O_JSON_FILE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, O_VERSION},
+        {"labels", required_argument, NULL, O_LABELS},
+        {"label-field", required_argument, NULL, O_LABEL_FIELD},
+        {"bands", required_argument, NULL, O_BANDS},
+        {"stretch", required_argument, NULL, O_STRETCH},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -1168,6 +1235,22 @@ int main(int argc, char **argv)
         case O_JSON_FILE: json_file = optarg; break;
         case 'h': usage(stdout); return 0;
         case O_VERSION: printf("unet-tile %s\n", UNET_VERSION_STRING); return 0;
+        case O_LABELS: st.labels = optarg; break;
+        case O_LABEL_FIELD: st.label_field = optarg; break;
+        case O_BANDS: {
+            char why[200];
+            if (geo_parse_bands(optarg, &st.geo, why, sizeof why)) {
+                err("%s", why);
+                return 2;
+            }
+            break;
+        }
+        case O_STRETCH:
+            if (geo_parse_stretch(optarg, &st.geo.stretch)) {
+                err("--stretch wants minmax, p2-98 or none, got '%s'", optarg);
+                return 2;
+            }
+            break;
         default: usage(stderr); return 2;
         }
     }
@@ -1185,6 +1268,15 @@ int main(int argc, char **argv)
         err("--overlap %d must be smaller than --tile %d", st.overlap, st.tile);
         return 2;
     }
+    if ((st.labels || st.label_field || st.geo.n_bands || st.geo.stretch) && !geo_available()) {
+        err("--labels, --label-field, --bands, --stretch: %s", geo_enable_hint());
+        return 2;
+    }
+    if ((st.label_field || st.geo.n_bands || st.geo.stretch) && !st.labels) {
+        err("--label-field, --bands and --stretch go with --labels");
+        return 2;
+    }
+    if (!st.label_field) st.label_field = "class";
     if (drop_partial && align_edges) {
         err("--drop-partial and --align-edges exclude each other");
         return 2;
@@ -1207,8 +1299,13 @@ int main(int argc, char **argv)
     job j;
     memset(&j, 0, sizeof j);
     for (int i = optind; i < argc; i++) {
-        if (!is_dir(argv[i])) {
-            err("%s: not a folder", argv[i]);
+        if (st.labels && is_file(argv[i])) { /* a georeferenced image: its own scene */
+            char *stem = stem_of(argv[i]);
+            add_pair(&j, argv[i], st.labels, add_scene(&j, stem, NULL));
+            j.pairs[j.n_pairs - 1].geo = 1;
+            free(stem);
+        } else if (!is_dir(argv[i])) {
+            err("%s: not a folder%s", argv[i], st.labels ? "" : " (a georeferenced image needs --labels FILE)");
             j.input_failures++;
         } else if (find_scenes(&j, argv[i], 0) == 0) {
             err("%s: no scene folder (one holding images/ and masks/) at or below it", argv[i]);
