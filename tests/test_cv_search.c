@@ -1,0 +1,646 @@
+/* unet-train --cv / --grid / --budget end to end, on tiny synthetic scenes
+ * (unet-synth -> unet-tile: three 64x64 scenes cut into 32x32 tiles, scenes
+ * 1 and 2 in folds 0 and 1, scene 3 held out as fold "test"):
+ *  - "search": a 2-fold x 2-configuration grid completes; the ranked CSV
+ *    agrees with the per-run result files (means and sample standard
+ *    deviations recomputed here, order by mean mIoU); the model is exported
+ *    with the search in its metadata; the test-set pixel accuracy and mIoU
+ *    the search reports agree with those measured here from unet-infer's
+ *    masks of the exported model; the same command again trains nothing
+ *    (every run skipped, result files untouched, same table).
+ *  - "resume": a search stopped with SIGTERM (exit 3) after its first run and
+ *    started again ends with the per-run results and table of an
+ *    uninterrupted search; the run under way resumed from its checkpoint.
+ *  - "budget": successive halving with 2 configurations: rung 0 runs both on
+ *    both folds for a quarter of a share each, rung 1 continues only the one
+ *    with the better mean validation mIoU of rung 0 (recomputed here) from
+ *    its checkpoints, with the documented time limits.
+ * Usage: test_cv_search search|resume|budget; programs from UNET_TRAIN,
+ * UNET_SYNTH, UNET_TILE, UNET_INFER. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <unet/image.h>
+#include <unet/unet.h>
+
+#define FMT(buf, size, ...) assert_true(snprintf(buf, size, __VA_ARGS__) < (int)(size))
+
+static char tmp[256];
+static const char *train_exe, *synth_exe, *tile_exe, *infer_exe;
+
+static char *tmp_file(const char *rel)
+{
+    static char *kept[256];
+    static int n;
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s/%s", tmp, rel);
+    for (int i = 0; i < n; i++)
+        if (strcmp(kept[i], buf) == 0)
+            return kept[i];
+    assert_true(n < 256);
+    kept[n] = strdup(buf);
+    assert_non_null(kept[n]);
+    return kept[n++];
+}
+
+static pid_t spawn(const char *errname, const char *const *args)
+{
+    char errf[600];
+    FMT(errf, sizeof errf, "%s/%s.err", tmp, errname);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fo = open("/dev/null", O_WRONLY);
+        if (fe < 0 || fo < 0)
+            _exit(127);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(args[0], (char *const *)args);
+        _exit(127);
+    }
+    assert_true(pid > 0);
+    return pid;
+}
+
+static int wait_for(pid_t pid)
+{
+    int status = 0;
+    assert_true(waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n)
+        n = 0;
+    if (s)
+        s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static void run_ok(const char *errname, const char *const *args)
+{
+    const int rc = wait_for(spawn(errname, args));
+    if (rc != 0) {
+        char errf[600];
+        FMT(errf, sizeof errf, "%s/%s.err", tmp, errname);
+        char *m = slurp(errf);
+        fail_msg("%s exited with %d:\n%s", args[0], rc, m ? m : "");
+    }
+}
+
+static void make_tiles(void)
+{
+    const char *synth[] = {synth_exe, "-o", tmp_file("scenes"), "--scenes", "3", "--size",
+                           "64x64", "--seed", "1", "--quiet", NULL};
+    run_ok("synth", synth);
+    const char *tile[] = {tile_exe, tmp_file("scenes"), "-o", tmp_file("tiles"), "--tile", "32",
+                          "--folds", "2", "--test-scenes", "scene-3", "--quiet", NULL};
+    run_ok("tile", tile);
+}
+
+/* ---- our own reading of the JSON and CSV outputs ------------------------------ */
+
+static double json_num(const char *text, const char *key)
+{
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(text, pat);
+    if (!p)
+        fail_msg("no %s in %.300s", key, text);
+    p += strlen(pat);
+    if (strncmp(p, "null", 4) == 0)
+        return NAN;
+    return strtod(p, NULL);
+}
+
+static void json_str(const char *text, const char *key, char *buf, size_t size)
+{
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = strstr(text, pat);
+    if (!p)
+        fail_msg("no %s in %.300s", key, text);
+    p += strlen(pat);
+    const char *q = strchr(p, '"');
+    assert_non_null(q);
+    assert_true((size_t)(q - p) < size);
+    memcpy(buf, p, (size_t)(q - p));
+    buf[q - p] = '\0';
+}
+
+/* One run's result.json, as read here. */
+typedef struct run_file {
+    char dir[300], label[100];
+    int fold, rung; /* fold -1: the retrain */
+    double miou, f1, time_limit, steps, sessions;
+    char end[32];
+    struct timespec mtime;
+} run_file;
+
+static int read_runs(const char *search_dir, run_file *runs, int max)
+{
+    DIR *d = opendir(search_dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[900];
+        FMT(path, sizeof path, "%s/%s/result.json", search_dir, e->d_name);
+        char *t = slurp(path);
+        if (!t)
+            continue; /* summary.json, or a run without a result */
+        assert_true(n < max);
+        run_file *r = &runs[n++];
+        FMT(r->dir, sizeof r->dir, "%s", e->d_name);
+        json_str(t, "label", r->label, sizeof r->label);
+        json_str(t, "end", r->end, sizeof r->end);
+        const double fold = json_num(t, "fold");
+        r->fold = isnan(fold) ? -1 : (int)fold;
+        r->rung = (int)json_num(t, "rung");
+        r->miou = json_num(t, "val_miou");
+        r->f1 = json_num(t, "val_macro_f1");
+        r->time_limit = json_num(t, "time_limit");
+        r->steps = json_num(t, "steps");
+        r->sessions = json_num(t, "sessions");
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        r->mtime = st.st_mtim;
+        free(t);
+    }
+    closedir(d);
+    return n;
+}
+
+typedef struct csv_row {
+    int rank, rung;
+    char label[100];
+    double miou_mean, miou_std, f1_mean, f1_std;
+} csv_row;
+
+/* The grid CSV's rows: rank,"label",...; columns found by the header. */
+static int read_grid_csv(const char *path, csv_row *rows, int max)
+{
+    char *t = slurp(path);
+    assert_non_null(t);
+    char *save = NULL;
+    char *line = strtok_r(t, "\n", &save);
+    assert_non_null(line);
+    int col_miou = -1, col_miou_std = -1, col_f1 = -1, col_f1_std = -1, c = 0;
+    for (char *p = line; p; c++) {
+        char *comma = strchr(p, ',');
+        const size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 9 && strncmp(p, "miou_mean", 9) == 0) col_miou = c;
+        if (len == 8 && strncmp(p, "miou_std", 8) == 0) col_miou_std = c;
+        if (len == 13 && strncmp(p, "macro_f1_mean", 13) == 0) col_f1 = c;
+        if (len == 12 && strncmp(p, "macro_f1_std", 12) == 0) col_f1_std = c;
+        p = comma ? comma + 1 : NULL;
+    }
+    assert_true(col_miou > 0 && col_miou_std > 0 && col_f1 > 0 && col_f1_std > 0);
+    int n = 0;
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        assert_true(n < max);
+        csv_row *r = &rows[n++];
+        assert_int_equal(sscanf(line, "%d,\"%99[^\"]\"", &r->rank, r->label), 2);
+        /* Fields after the quoted label hold no commas in quotes except class weights
+         * ("none" here). */
+        c = 0;
+        for (char *p = line; p; c++) {
+            if (c == col_miou) r->miou_mean = strtod(p, NULL);
+            if (c == col_miou_std) r->miou_std = strtod(p, NULL);
+            if (c == col_f1) r->f1_mean = strtod(p, NULL);
+            if (c == col_f1_std) r->f1_std = strtod(p, NULL);
+            char *comma = strchr(p, ',');
+            p = comma ? comma + 1 : NULL;
+        }
+    }
+    free(t);
+    return n;
+}
+
+static void mean_std(const double *v, int n, double *mean, double *sd)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i];
+    *mean = s / n;
+    double q = 0;
+    for (int i = 0; i < n; i++)
+        q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = sqrt(q / (n - 1));
+}
+
+static void assert_close(double a, double b, double tol, const char *what)
+{
+    if (!(fabs(a - b) <= tol))
+        fail_msg("%s: %.9g vs %.9g", what, a, b);
+}
+
+/* The table agrees with the result files (the runs of each configuration's
+ * highest rung): means, deviations and, within a rung, the order. */
+static void check_table(const char *csv, const run_file *runs, int n_runs, int n_configs)
+{
+    csv_row rows[8];
+    const int n = read_grid_csv(csv, rows, 8);
+    assert_int_equal(n, n_configs);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rows[i].rank, i + 1);
+        double m[8], f[8];
+        int k = 0, top = 0;
+        for (int j = 0; j < n_runs; j++)
+            if (runs[j].fold >= 0 && strcmp(runs[j].label, rows[i].label) == 0 &&
+                runs[j].rung > top)
+                top = runs[j].rung;
+        rows[i].rung = top;
+        for (int j = 0; j < n_runs; j++)
+            if (runs[j].fold >= 0 && strcmp(runs[j].label, rows[i].label) == 0 &&
+                runs[j].rung == top) {
+                m[k] = runs[j].miou;
+                f[k] = runs[j].f1;
+                k++;
+            }
+        assert_int_equal(k, 2); /* two folds */
+        double mm, ms, fm, fs;
+        mean_std(m, k, &mm, &ms);
+        mean_std(f, k, &fm, &fs);
+        assert_close(rows[i].miou_mean, mm, 1e-5 * (1 + mm), "mean mIoU");
+        assert_close(rows[i].miou_std, ms, 1e-5 * (1 + ms), "mIoU standard deviation");
+        assert_close(rows[i].f1_mean, fm, 1e-5 * (1 + fm), "mean macro F1");
+        assert_close(rows[i].f1_std, fs, 1e-5 * (1 + fs), "macro F1 standard deviation");
+        if (i > 0) {
+            assert_true(rows[i - 1].rung >= rows[i].rung);
+            if (rows[i - 1].rung == rows[i].rung)
+                assert_true(rows[i - 1].miou_mean >= rows[i].miou_mean);
+        }
+    }
+}
+
+/* Pixel accuracy and mIoU (over classes present in the truth) of unet-infer's
+ * masks on the test tiles. */
+static void measure_test(const char *pred_dir, double *acc, double *miou)
+{
+    char *folds = slurp(tmp_file("tiles/folds.tsv"));
+    assert_non_null(folds);
+    uint64_t cm[6][6] = {{0}};
+    int tiles = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(folds, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char name[200], scene[100], fold[20];
+        assert_int_equal(sscanf(line, "%199[^\t]\t%99[^\t]\t%19s", name, scene, fold), 3);
+        if (strcmp(fold, "test") != 0)
+            continue;
+        char tp[700], pp[700];
+        FMT(tp, sizeof tp, "%s/tiles/masks/%s.png", tmp, name);
+        FMT(pp, sizeof pp, "%s/%s.png", pred_dir, name);
+        unet_image t, p;
+        assert_int_equal(unet_image_read(tp, UNET_IMAGE_PALETTE_INDEX, &t), UNET_OK);
+        assert_int_equal(unet_image_read(pp, UNET_IMAGE_PALETTE_INDEX, &p), UNET_OK);
+        assert_int_equal(t.width * t.height, p.width * p.height);
+        for (int i = 0; i < t.width * t.height; i++)
+            if (t.pixels[i] < 6) {
+                assert_true(p.pixels[i] < 6);
+                cm[t.pixels[i]][p.pixels[i]]++;
+            }
+        unet_image_free(&t);
+        unet_image_free(&p);
+        tiles++;
+    }
+    free(folds);
+    assert_int_equal(tiles, 4);
+    uint64_t right = 0, total = 0;
+    double iou = 0;
+    int present = 0;
+    for (int c = 0; c < 6; c++) {
+        uint64_t row = 0, col = 0;
+        for (int k = 0; k < 6; k++) {
+            row += cm[c][k];
+            col += cm[k][c];
+        }
+        right += cm[c][c];
+        total += row;
+        if (row) {
+            iou += (double)cm[c][c] / (double)(row + col - cm[c][c]);
+            present++;
+        }
+    }
+    *acc = (double)right / (double)total;
+    *miou = iou / present;
+}
+
+#define GRID_ARGS(out, json)                                                                \
+    train_exe, tmp_file("tiles"), "-o", tmp_file(out), "--grid", "filters=2,4", "--depth", \
+        "2", "--cv", "2", "--batch", "2", "--threads", "1", "--seed", "0", "--no-augment",  \
+        "--json-file", tmp_file(json)
+
+static void test_search(void **state)
+{
+    (void)state;
+    make_tiles();
+    const char *args[] = {GRID_ARGS("m.onnx", "s1.json"), "--epochs", "4", NULL};
+    run_ok("search1", args);
+    struct stat st;
+    assert_int_equal(stat(tmp_file("m.onnx"), &st), 0);
+    assert_int_equal(stat(tmp_file("m.log.csv"), &st), 0);
+    unet_image img;
+    assert_int_equal(unet_image_read(tmp_file("m.curves.png"), UNET_IMAGE_DEFAULT, &img), UNET_OK);
+    assert_true(img.width >= 480 && img.height >= 200);
+    unet_image_free(&img);
+
+    char *sum = slurp(tmp_file("s1.json"));
+    assert_non_null(sum);
+    assert_int_equal((int)json_num(sum, "runs"), 5); /* 2 x 2 + the retrain */
+    assert_int_equal((int)json_num(sum, "runs_trained"), 5);
+    assert_int_equal((int)json_num(sum, "runs_skipped"), 0);
+
+    run_file runs[16];
+    const int n = read_runs(tmp_file("m.search"), runs, 16);
+    assert_int_equal(n, 5);
+    check_table(tmp_file("m.grid.csv"), runs, n, 2);
+    csv_row rows[4];
+    read_grid_csv(tmp_file("m.grid.csv"), rows, 4);
+    /* The retrain is of the winner, and the model says so. */
+    int finals = 0;
+    for (int i = 0; i < n; i++)
+        if (runs[i].fold < 0) {
+            finals++;
+            assert_string_equal(runs[i].label, rows[0].label);
+        }
+    assert_int_equal(finals, 1);
+    unet_model *model;
+    assert_int_equal(unet_model_open_file(tmp_file("m.onnx"), NULL, &model), UNET_OK);
+    const char *training = unet_model_metadata(model, "unet.training");
+    assert_non_null(training);
+    char want[200];
+    FMT(want, sizeof want, "\"best\":{\"label\":\"%s\"", rows[0].label);
+    assert_non_null(strstr(training, want));
+    unet_model_free(model);
+
+    /* The test scenes' scores, measured here through libunet (unet-infer). */
+    const char *infer[] = {infer_exe, tmp_file("m.onnx"), tmp_file("tiles"), "-o",
+                           tmp_file("pred"), "--threads", "1", "--quiet", NULL};
+    run_ok("infer", infer);
+    double acc, miou;
+    measure_test(tmp_file("pred"), &acc, &miou);
+    const char *test = strstr(sum, "\"test\":{");
+    assert_non_null(test);
+    assert_int_equal((int)json_num(test, "tiles"), 4);
+    assert_close(json_num(test, "pixel_accuracy"), acc, 0.005, "test pixel accuracy");
+    assert_close(json_num(test, "miou"), miou, 0.01, "test mIoU");
+    free(sum);
+
+    /* --cv alone: the flags' configuration, per-fold scores and their mean. */
+    const char *cv[] = {train_exe, tmp_file("tiles"), "-o", tmp_file("c.onnx"), "--cv", "2",
+                        "--depth", "1", "--filters", "2", "--epochs", "2", "--batch", "2",
+                        "--threads", "1", "--json-file", tmp_file("c.json"), NULL};
+    run_ok("cv", cv);
+    char *cvs = slurp(tmp_file("c.json"));
+    assert_non_null(cvs);
+    assert_int_equal((int)json_num(cvs, "configurations"), 1);
+    assert_int_equal((int)json_num(cvs, "folds"), 2);
+    free(cvs);
+    char *err = slurp(tmp_file("cv.err"));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "fold 0: val mIoU"));
+    assert_non_null(strstr(err, "fold 1: val mIoU"));
+    assert_non_null(strstr(err, "mean: val mIoU"));
+    free(err);
+    assert_int_equal(stat(tmp_file("c.onnx"), &st), 0);
+
+    /* The same command again: nothing trains, nothing is rewritten. */
+    char *csv1 = slurp(tmp_file("m.grid.csv"));
+    const char *again[] = {GRID_ARGS("m.onnx", "s2.json"), "--epochs", "4", NULL};
+    run_ok("search2", again);
+    sum = slurp(tmp_file("s2.json"));
+    assert_non_null(sum);
+    assert_int_equal((int)json_num(sum, "runs_skipped"), 5);
+    assert_int_equal((int)json_num(sum, "runs_trained"), 0);
+    assert_int_equal((int)json_num(sum, "runs_resumed"), 0);
+    free(sum);
+    run_file runs2[16];
+    assert_int_equal(read_runs(tmp_file("m.search"), runs2, 16), 5);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (strcmp(runs[i].dir, runs2[j].dir) == 0) {
+                assert_int_equal(runs[i].mtime.tv_sec, runs2[j].mtime.tv_sec);
+                assert_int_equal(runs[i].mtime.tv_nsec, runs2[j].mtime.tv_nsec);
+            }
+    char *csv2 = slurp(tmp_file("m.grid.csv"));
+    assert_string_equal(csv1, csv2);
+    free(csv1);
+    free(csv2);
+}
+
+static int file_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static void test_resume(void **state)
+{
+    (void)state;
+    make_tiles();
+    const char *ref[] = {GRID_ARGS("ref.onnx", "ref.json"), "--epochs", "40", NULL};
+    run_ok("reference", ref);
+
+    const char *args[] = {GRID_ARGS("m.onnx", "s1.json"), "--epochs", "40", NULL};
+    const pid_t pid = spawn("stopped", args);
+    /* Stop it once its first run has finished and the second has written a
+     * checkpoint (finished runs drop theirs). */
+    int ready = 0;
+    for (int waited = 0; waited < 60000 && !ready; waited += 5) {
+        int done = 0, going = 0;
+        DIR *d = opendir(tmp_file("m.search"));
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            char p[900], q[900];
+            FMT(p, sizeof p, "%s/%s/result.json", tmp_file("m.search"), e->d_name);
+            FMT(q, sizeof q, "%s/%s/last.ckpt", tmp_file("m.search"), e->d_name);
+            done += file_exists(p);
+            going += !file_exists(p) && file_exists(q);
+        }
+        if (d)
+            closedir(d);
+        ready = done >= 1 && going >= 1;
+        if (!ready)
+            usleep(5000);
+    }
+    assert_true(ready);
+    kill(pid, SIGTERM);
+    const int rc = wait_for(pid);
+    if (rc != 3)
+        fail_msg("the stopped search exited with %d, not 3 (finished before the signal?)", rc);
+    /* Runs with a checkpoint but no result: the ones to resume. */
+    int pending = 0, finished = 0;
+    DIR *d = opendir(tmp_file("m.search"));
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char p[900], q[900];
+        FMT(p, sizeof p, "%s/%s/result.json", tmp_file("m.search"), e->d_name);
+        FMT(q, sizeof q, "%s/%s/last.ckpt", tmp_file("m.search"), e->d_name);
+        finished += file_exists(p);
+        pending += !file_exists(p) && file_exists(q);
+    }
+    closedir(d);
+    assert_true(finished >= 1 && finished < 5);
+    assert_int_equal(pending, 1);
+
+    run_ok("resumed", args);
+    char *sum = slurp(tmp_file("s1.json"));
+    assert_non_null(sum);
+    assert_int_equal((int)json_num(sum, "runs_skipped"), finished);
+    assert_int_equal((int)json_num(sum, "runs_resumed"), pending);
+    assert_int_equal((int)json_num(sum, "runs_trained"), 5 - finished - pending);
+    free(sum);
+
+    /* Every run ends as in the uninterrupted search (one thread: exact). */
+    run_file a[16], b[16];
+    const int na = read_runs(tmp_file("ref.search"), a, 16);
+    const int nb = read_runs(tmp_file("m.search"), b, 16);
+    assert_int_equal(na, 5);
+    assert_int_equal(nb, 5);
+    for (int i = 0; i < na; i++) {
+        int found = 0;
+        for (int j = 0; j < nb; j++)
+            if (strcmp(a[i].dir, b[j].dir) == 0) {
+                found = 1;
+                if (a[i].fold >= 0) {
+                    assert_true(a[i].miou == b[j].miou);
+                    assert_true(a[i].f1 == b[j].f1);
+                }
+                assert_true(a[i].steps == b[j].steps);
+            }
+        if (!found)
+            fail_msg("run %s of the reference is missing after the resume", a[i].dir);
+    }
+    check_table(tmp_file("m.grid.csv"), b, nb, 2);
+    csv_row ra[4], rb[4];
+    assert_int_equal(read_grid_csv(tmp_file("ref.grid.csv"), ra, 4), 2);
+    assert_int_equal(read_grid_csv(tmp_file("m.grid.csv"), rb, 4), 2);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(ra[i].label, rb[i].label);
+        assert_true(ra[i].miou_mean == rb[i].miou_mean);
+    }
+}
+
+static void test_budget(void **state)
+{
+    (void)state;
+    make_tiles();
+    /* 2 configurations: R = 2 rungs, S = 3 / 3 = 1 s; rung 0: 1 / (2 x 2) s per run;
+     * rung 1: + 1 / (1 x 2) s, 0.75 s in all. */
+    const char *args[] = {train_exe, tmp_file("tiles"), "-o", tmp_file("m.onnx"), "--grid",
+                          "filters=2,4", "--depth", "1", "--budget", "3", "--epochs", "100000",
+                          "--batch", "2", "--threads", "1", "--no-augment", "--json-file",
+                          tmp_file("s.json"), NULL};
+    run_ok("budget", args);
+    char *sum = slurp(tmp_file("s.json"));
+    assert_non_null(sum);
+    assert_int_equal((int)json_num(sum, "rungs"), 2);
+    assert_int_equal((int)json_num(sum, "folds"), 2);
+    run_file runs[16];
+    const int n = read_runs(tmp_file("m.search"), runs, 16);
+    assert_int_equal(n, 4 + 2 + 1);
+    /* Rung 0: the better mean validation mIoU goes on (ties: macro F1, grid order). */
+    const char *labels[2] = {"filters=2", "filters=4"};
+    double m[2] = {0, 0}, f[2] = {0, 0};
+    int r0 = 0;
+    for (int i = 0; i < n; i++)
+        if (runs[i].rung == 0 && runs[i].fold >= 0) {
+            const int c = strcmp(runs[i].label, labels[0]) == 0 ? 0 : 1;
+            assert_string_equal(runs[i].label, labels[c]);
+            m[c] += runs[i].miou / 2;
+            f[c] += runs[i].f1 / 2;
+            assert_close(runs[i].time_limit, 0.25, 1e-6, "rung 0 time limit");
+            r0++;
+        }
+    assert_int_equal(r0, 4);
+    const int win = m[1] > m[0] || (m[1] == m[0] && f[1] > f[0]) ? 1 : 0;
+    int r1 = 0;
+    for (int i = 0; i < n; i++) {
+        if (runs[i].rung == 1) {
+            assert_string_equal(runs[i].label, labels[win]);
+            assert_close(runs[i].time_limit, 0.75, 1e-6, "rung 1 time limit");
+            /* Continued from rung 0: more steps than there, a second session. */
+            for (int j = 0; j < n; j++)
+                if (runs[j].rung == 0 && runs[j].fold == runs[i].fold &&
+                    strcmp(runs[j].label, runs[i].label) == 0) {
+                    if (strcmp(runs[j].end, "time_budget") == 0) {
+                        assert_true(runs[i].steps >= runs[j].steps);
+                        assert_true(runs[i].sessions == 2);
+                    }
+                }
+            r1++;
+        }
+        if (runs[i].fold < 0)
+            assert_string_equal(runs[i].label, labels[win]);
+    }
+    assert_int_equal(r1, 2);
+    /* The ranking puts the survivor first. */
+    check_table(tmp_file("m.grid.csv"), runs, n, 2);
+    csv_row rows[4];
+    assert_int_equal(read_grid_csv(tmp_file("m.grid.csv"), rows, 4), 2);
+    assert_string_equal(rows[0].label, labels[win]);
+    free(sum);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    train_exe = getenv("UNET_TRAIN");
+    synth_exe = getenv("UNET_SYNTH");
+    tile_exe = getenv("UNET_TILE");
+    infer_exe = getenv("UNET_INFER");
+    if (!train_exe || !synth_exe || !tile_exe || !infer_exe)
+        return -1;
+    snprintf(tmp, sizeof tmp, "/tmp/unet-test-cv-XXXXXX");
+    return mkdtemp(tmp) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *which = argc > 1 ? argv[1] : "search";
+    struct CMUnitTest t;
+    if (strcmp(which, "resume") == 0)
+        t = (struct CMUnitTest)cmocka_unit_test(test_resume);
+    else if (strcmp(which, "budget") == 0)
+        t = (struct CMUnitTest)cmocka_unit_test(test_budget);
+    else
+        t = (struct CMUnitTest)cmocka_unit_test(test_search);
+    const struct CMUnitTest tests[] = {t};
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
