@@ -200,5 +200,6 @@ unet_status unet_session_profile_entry(const unet_session *s, int index, const c
 
 size_t unet_session_arena_bytes(const unet_session *s)
 {
-    return s && s->last ? s->last->arena_bytes : 0;
+    const plan_t *p = s ? (s->last ? s->last : s->prepared) : NULL;
+    return p ? p->arena_bytes : 0;
 }

@@ -41,7 +41,7 @@ LSAN_OPTIONS=suppressions="$(pwd)/tests/lsan.supp" \
 echo "== short fuzz runs (libFuzzer, clang, ASan + UBSan)"
 # Each target first replays the committed crash inputs (tests/regressions/),
 # then mutates its seed corpus for UNET_FUZZ_SECONDS (default 60). Any crash,
-# sanitizer report, leak, allocation over 512 MB or input slower than 20 s
+# sanitizer report, leak, allocation over 512 MB or input slower than 60 s
 # fails the run; the input is left in build-fuzz/fuzz-crashes/.
 setup build-fuzz env CC=clang meson setup build-fuzz --buildtype=debugoptimized -Dwerror=true -Dfuzz=true \
   -Db_sanitize=address,undefined -Db_lundef=false
@@ -57,7 +57,7 @@ for t in onnx png jpeg; do
   find tests/regressions -name "$pattern" -exec cp {} "$regress/" \;
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   LSAN_OPTIONS=suppressions="$(pwd)/tests/lsan.supp" \
-    build-fuzz/tests/fuzz/fuzz_$t -max_total_time="${UNET_FUZZ_SECONDS:-60}" -timeout=20 \
+    build-fuzz/tests/fuzz/fuzz_$t -max_total_time="${UNET_FUZZ_SECONDS:-60}" -timeout=60 \
       -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix=build-fuzz/fuzz-crashes/$t- \
       "$corpus" "build-fuzz/fuzz-seeds/$t" "$regress" > "build-fuzz/fuzz-$t.log" 2>&1 \
     || { tail -60 "build-fuzz/fuzz-$t.log"; echo "fuzz_$t: crash, input in build-fuzz/fuzz-crashes/" >&2; exit 1; }

@@ -135,7 +135,8 @@ int unet_session_profile_count(const unet_session *session);
 unet_status unet_session_profile_entry(const unet_session *session, int index,
                                        const char **node_name, const char **op_type,
                                        const char **impl, double *milliseconds);
-/* Bytes of the activation arena of the plan used by the last run. */
+/* Bytes of the activation arena of the plan used by the last run (or, before
+ * any run, of the plan made by unet_session_prepare). */
 size_t unet_session_arena_bytes(const unet_session *session);
 
 #ifdef __cplusplus
