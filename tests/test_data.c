@@ -132,6 +132,10 @@ static void test_draws(void **state)
         seen[a.op]++;
         assert_true(fabsf(a.brightness) <= AUG_BRIGHTNESS);
         assert_true(fabsf(a.contrast - 1.0f) <= AUG_CONTRAST);
+        assert_true(fabsf(a.saturation - 1.0f) <= AUG_SATURATION);
+        for (int ch = 0; ch < 3; ch++)
+            assert_true(fabsf(a.gain[ch] - 1.0f) <= AUG_GAIN);
+        assert_true(a.gain[0] != a.gain[1]); /* drawn per channel */
         aug_draw(5, s, 0, &c);
         assert_int_equal(c.op % 2, 0); /* no odd quarter turn for non-square tiles */
     }
@@ -154,16 +158,27 @@ static void test_planar_and_jitter(void **state)
     const float plain[6] = {0.2f, 0.8f, 0.4f, 0.0f, 0.6f, 1.0f}; /* planes R, G, B */
     for (int i = 0; i < 6; i++)
         assert_true(fabsf(out[i] - plain[i]) < 1e-6f);
-    const aug_params p = {.op = 0, .brightness = 0.02f, .contrast = 0.9f};
+    const aug_params p = {.op = 0, .brightness = 0.02f, .contrast = 0.9f, .saturation = 1.0f,
+                          .gain = {1.0f, 1.0f, 1.0f}};
     aug_to_planar(rgb, 2, 1, &p, out);
     const float want[6] = {0.25f, 0.79f, 0.43f, 0.07f, 0.61f, 0.97f};
     for (int i = 0; i < 6; i++)
         if (fabsf(out[i] - want[i]) > 1e-5f)
             fail_msg("value %d: %g, expected %g", i, (double)out[i], (double)want[i]);
-    const aug_params q = {.op = 0, .brightness = 0.1f, .contrast = 1.15f};
+    const aug_params q = {.op = 0, .brightness = 0.1f, .contrast = 1.15f, .saturation = 1.0f,
+                          .gain = {1.0f, 1.0f, 1.0f}};
     aug_to_planar(rgb, 2, 1, &q, out);
     assert_true(out[5] == 1.0f); /* clamped */
     assert_true(out[3] >= 0.0f);
+    /* Saturation 0.5 halves each channel's distance from the pixel's grey
+     * (0.4 for pixel 0: 0.2 0.4 0.6 -> 0.3 0.4 0.5), then gains 1, 0.5, 2. */
+    const aug_params r = {.op = 0, .brightness = 0.0f, .contrast = 1.0f, .saturation = 0.5f,
+                          .gain = {1.0f, 0.5f, 2.0f}};
+    aug_to_planar(rgb, 2, 1, &r, out);
+    const float sat[3] = {0.3f, 0.2f, 1.0f};
+    for (int c = 0; c < 3; c++)
+        if (fabsf(out[2 * c] - sat[c]) > 1e-5f)
+            fail_msg("channel %d: %g, expected %g", c, (double)out[2 * c], (double)sat[c]);
 }
 
 /* ---- tiles folder --------------------------------------------------------------- */

@@ -19,6 +19,9 @@ void aug_identity(aug_params *p)
     p->op = 0;
     p->brightness = 0.0f;
     p->contrast = 1.0f;
+    p->saturation = 1.0f;
+    for (int c = 0; c < 3; c++)
+        p->gain[c] = 1.0f;
 }
 
 void aug_draw(uint64_t seed, uint64_t sample, int square, aug_params *p)
@@ -28,6 +31,9 @@ void aug_draw(uint64_t seed, uint64_t sample, int square, aug_params *p)
     p->op = square ? (int)(r0 % AUG_OPS) : (int)(r0 % 4) * 2; /* 0, 2, 4, 6: no odd turn */
     p->brightness = AUG_BRIGHTNESS * unit_signed(r1);
     p->contrast = 1.0f + AUG_CONTRAST * unit_signed(r2);
+    p->saturation = 1.0f + AUG_SATURATION * unit_signed(mix64(base + 3));
+    for (int c = 0; c < 3; c++)
+        p->gain[c] = 1.0f + AUG_GAIN * unit_signed(mix64(base + 4 + (uint64_t)c));
 }
 
 int aug_inverse(int op)
@@ -64,7 +70,8 @@ void aug_to_planar(const uint8_t *rgb, int width, int height, const aug_params *
 {
     const size_t hw = (size_t)width * (size_t)height;
     const float inv255 = 1.0f / 255.0f;
-    if (!p || (p->brightness == 0.0f && p->contrast == 1.0f)) {
+    if (!p || (p->brightness == 0.0f && p->contrast == 1.0f && p->saturation == 1.0f &&
+               p->gain[0] == 1.0f && p->gain[1] == 1.0f && p->gain[2] == 1.0f)) {
         for (size_t i = 0; i < hw; i++)
             for (int c = 0; c < 3; c++)
                 chw[(size_t)c * hw + i] = (float)rgb[3 * i + (size_t)c] * inv255;
@@ -76,9 +83,13 @@ void aug_to_planar(const uint8_t *rgb, int width, int height, const aug_params *
     const float mean = (float)((double)sum / (3.0 * (double)hw) / 255.0);
     const float offset = mean - p->contrast * mean + p->brightness;
     for (size_t i = 0; i < hw; i++) {
+        float v[3];
+        for (int c = 0; c < 3; c++)
+            v[c] = (float)rgb[3 * i + (size_t)c] * inv255 * p->contrast + offset;
+        const float grey = (v[0] + v[1] + v[2]) * (1.0f / 3.0f);
         for (int c = 0; c < 3; c++) {
-            float v = (float)rgb[3 * i + (size_t)c] * inv255 * p->contrast + offset;
-            chw[(size_t)c * hw + i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            const float w = (grey + (v[c] - grey) * p->saturation) * p->gain[c];
+            chw[(size_t)c * hw + i] = w < 0.0f ? 0.0f : w > 1.0f ? 1.0f : w;
         }
     }
 }

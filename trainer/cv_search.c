@@ -80,7 +80,7 @@ static void sb_str(sbuf *b, const char *s)
 static void sb_num(sbuf *b, double v)
 {
     if (isfinite(v))
-        sb_printf(b, "%.9g", v);
+        sb_printf(b, "%.17g", v);
     else
         sb_printf(b, "null");
 }
