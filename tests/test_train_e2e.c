@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -368,7 +369,7 @@ static void test_kill_and_resume(void **state)
     kill(pid, SIGKILL);
     assert_int_equal(wait_for(pid), 128 + SIGKILL);
     train_state st;
-    char *config;
+    char *config, *err;
     assert_int_equal(checkpoint_read(tmp_file("b.ckpt/last.ckpt"), &st, &config), UNET_OK);
     const uint64_t killed_at = st.progress.global_step;
     printf("killed with the checkpoint at step %llu (epoch %llu)\n",
@@ -377,7 +378,19 @@ static void test_kill_and_resume(void **state)
     assert_int_equal(st.progress.step_in_epoch, 0); /* an epoch-end checkpoint */
     train_state_free(&st);
     free(config);
+    /* While another process holds the checkpoint folder, a resume is refused
+     * before it reads or writes anything there. */
+    const int lock = open(tmp_file("b.ckpt/lock"), O_RDWR | O_CLOEXEC);
+    assert_true(lock >= 0);
+    assert_int_equal(flock(lock, LOCK_EX | LOCK_NB), 0);
     train_args(tmp_file("b.onnx"), argv, 1);
+    assert_int_equal(wait_for(spawn("b_locked", argv)), 1);
+    err = slurp(tmp_file("b_locked.err"));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "in use by another training run"));
+    free(err);
+    assert_int_equal(count_lines(tmp_file("b.log.jsonl")), 3);
+    close(lock);
     run_ok("b2", argv);
     assert_same_weights(tmp_file("a.last.onnx"), tmp_file("b.last.onnx"));
     assert_same_weights(tmp_file("a.onnx"), tmp_file("b.onnx"));
@@ -392,7 +405,7 @@ static void test_kill_and_resume(void **state)
     nanosleep(&into_epoch, NULL);
     kill(pid, SIGTERM);
     assert_int_equal(wait_for(pid), 3);
-    char *err = slurp(tmp_file("c1.err"));
+    err = slurp(tmp_file("c1.err"));
     assert_non_null(strstr(err ? err : "", "--resume"));
     free(err);
     assert_int_equal(checkpoint_read(tmp_file("c.ckpt/last.ckpt"), &st, &config), UNET_OK);

@@ -30,6 +30,7 @@
 #include "export_onnx.h"
 #include "init_weights.h"
 #include "optimizer.h"
+#include "run_lock.h"
 #include "schedule.h"
 #include "train_loop.h"
 
@@ -1461,6 +1462,18 @@ static int run(app *a)
     if (o->cv || o->grid || o->budget > 0)
         return run_search(a);
 
+    /* Before the checkpoint is read: a run still writing it (the ranks of a
+     * killed mpirun linger a moment) must not be resumed under its feet. The
+     * descriptor stays open until the process ends. */
+    if (g_rank == 0) {
+        int lock_fd;
+        if (run_lock_acquire(a->p.ckpt_dir, &lock_fd) != UNET_OK) {
+            err("%s", unet_last_error());
+            if (g_size > 1)
+                dist_abort(g_dist, EXIT_FAILED);
+            return EXIT_FAILED;
+        }
+    }
     /* State first: a resumed run splits with the checkpoint's seed. */
     int rc = load_state(a);
     if (rc >= 0)
