@@ -33,6 +33,8 @@ unet_status unet_session_create(const unet_model *model, const unet_session_opti
     unet_clear_error();
     if (!model || !out)
         return unet_set_error(UNET_ERR_ARG, "unet_session_create: NULL argument");
+    if (opts && unet_precision_check(opts->precision) != UNET_OK)
+        return UNET_ERR_UNSUPPORTED; /* the message says what the CPU lacks */
     unet_session *s = calloc(1, sizeof *s);
     if (!s)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");

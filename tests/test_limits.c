@@ -361,7 +361,7 @@ static void test_deep_chain(void **state)
     assert_int_equal(open_pb(&model, NULL, &m), UNET_OK);
     assert_int_equal(unet_model_node_count(m), DEEP_NODES);
     unet_session *s = NULL;
-    unet_session_options so = { 1, 1, 0 };
+    unet_session_options so = { .threads = 1, .max_cached_plans = 1 };
     assert_int_equal(unet_session_create(m, &so, &s), UNET_OK);
     float x[8] = { -2.0f, -1.0f, -0.5f, 0.0f, 0.25f, 1.0f, 3.0f, 7.0f };
     unet_tensor tin = { UNET_DTYPE_FLOAT, 2, { 1, 8 }, x };

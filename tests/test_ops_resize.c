@@ -176,7 +176,7 @@ static void run_case(const rs_case *k)
     ob_model_free(b);
     if (s != UNET_OK)
         fail_msg("open: %s", unet_last_error());
-    unet_session_options opts = { 0, 0, 1 };
+    unet_session_options opts = { .profile = 1 };
     unet_session *sess = NULL;
     assert_int_equal(unet_session_create(m, &opts, &sess), UNET_OK);
     unet_tensor in = { UNET_DTYPE_FLOAT, k->rank, { 0 }, x };

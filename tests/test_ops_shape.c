@@ -29,7 +29,7 @@ static unet_model *open_built(ob_model *b)
 
 static unet_session *new_session(const unet_model *m, int profile)
 {
-    unet_session_options o = { 1, 0, profile };
+    unet_session_options o = { .threads = 1, .profile = profile };
     unet_session *s = NULL;
     assert_int_equal(unet_session_create(m, &o, &s), UNET_OK);
     return s;

@@ -120,7 +120,7 @@ static void test_bnfold_use_after_free(void **state)
     unet_model *m = NULL;
     check_status(r, open_regression(r, &m));
     unet_session *s = NULL;
-    unet_session_options so = { 1, 1, 0 };
+    unet_session_options so = { .threads = 1, .max_cached_plans = 1 };
     assert_int_equal(unet_session_create(m, &so, &s), UNET_OK);
     enum { H = 16, W = 16 };
     static float x[3 * H * W];
@@ -168,7 +168,7 @@ static void test_matmul_empty_rows(void **state)
     unet_model *m = NULL;
     check_status(r, open_regression(r, &m));
     unet_session *s = NULL;
-    unet_session_options so = { 1, 1, 0 };
+    unet_session_options so = { .threads = 1, .max_cached_plans = 1 };
     assert_int_equal(unet_session_create(m, &so, &s), UNET_OK);
     float a[1] = { 0 }, b[12];
     for (int i = 0; i < 12; i++)

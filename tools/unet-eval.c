@@ -595,7 +595,7 @@ static int open_model(evaluator *e)
     }
     if (!e->k_hint && e->meta.n_classes > 0)
         e->k_hint = e->meta.n_classes;
-    unet_session_options so = { o->threads, 0, 0 };
+    unet_session_options so = { .threads = o->threads };
     if (unet_session_create(e->model, &so, &e->session) != UNET_OK) {
         fprintf(stderr, PROG ": %s\n", unet_last_error());
         return -1;

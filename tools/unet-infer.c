@@ -41,6 +41,7 @@ typedef struct options {
     const char *out;
     int batch;
     int threads;
+    unet_precision precision;
     int force, quiet, json, probs, overlay, check, profile, tta;
     const char *json_file;
     int layout_override;        /* -1 none, 0 NCHW, 1 NHWC */
@@ -100,6 +101,9 @@ static void usage(FILE *f)
 "      --overlap N      scene mode: overlap between windows, 0..TILE-1 (default\n"
 "                       TILE/4)\n"
 "      --threads N      threads (default: all cores)\n"
+"      --precision P    fp32 (default); bf16 and int8 are refused with the reason:\n"
+"                       they need AVX-512 BF16 / VNNI and are not implemented in\n"
+"                       this version\n"
 "      --force          overwrite masks written by another model\n"
 "      --probs          also write NAME.probs.npy: class probabilities, float16,\n"
 "                       shape (classes, height, width) (scene mode: blended)\n"
@@ -548,7 +552,7 @@ static int run(options *o, input_list *files)
         unet_model_free(c.model);
         return EXIT_USAGE;
     }
-    unet_session_options so = { o->threads, 0, o->profile };
+    unet_session_options so = { .threads = o->threads, .profile = o->profile, .precision = o->precision };
     if (unet_session_create(c.model, &so, &c.sess) != UNET_OK) {
         fprintf(stderr, "unet-infer: %s\n", unet_last_error());
         unet_model_free(c.model);
@@ -630,7 +634,7 @@ static int infer_main(int argc, char **argv)
     enum { OPT_THREADS = 256, OPT_FORCE, OPT_PROBS, OPT_OVERLAY, OPT_LAYOUT, OPT_SCALE, OPT_MEAN, OPT_STD,
            OPT_CHECK, OPT_PROFILE, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_TTA,
            OPT_SCENE, OPT_TILE, OPT_OVERLAP, OPT_BANDS, OPT_STRETCH, OPT_COG, OPT_VECTOR, OPT_MIN_AREA,
-           OPT_SIMPLIFY };
+           OPT_SIMPLIFY, OPT_PRECISION };
     static const struct option longopts[] = {
         { "out", required_argument, NULL, 'o' }, { "batch", required_argument, NULL, 'b' },
         { "threads", required_argument, NULL, OPT_THREADS }, { "force", no_argument, NULL, OPT_FORCE },
@@ -645,7 +649,8 @@ static int infer_main(int argc, char **argv)
         { "overlap", required_argument, NULL, OPT_OVERLAP }, { "bands", required_argument, NULL, OPT_BANDS },
         { "stretch", required_argument, NULL, OPT_STRETCH }, { "cog", no_argument, NULL, OPT_COG },
         { "vector", required_argument, NULL, OPT_VECTOR }, { "min-area", required_argument, NULL, OPT_MIN_AREA },
-        { "simplify", required_argument, NULL, OPT_SIMPLIFY }, { NULL, 0, NULL, 0 },
+        { "simplify", required_argument, NULL, OPT_SIMPLIFY },
+        { "precision", required_argument, NULL, OPT_PRECISION }, { NULL, 0, NULL, 0 },
     };
     int opt;
     char *end;
@@ -663,6 +668,13 @@ static int infer_main(int argc, char **argv)
             o.threads = (int)strtol(optarg, &end, 10);
             if (*end || o.threads < 1 || o.threads > 1024) {
                 fprintf(stderr, "unet-infer: --threads must be 1..1024, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_PRECISION:
+            if (unet_precision_parse(optarg, &o.precision) != UNET_OK ||
+                unet_precision_check(o.precision) != UNET_OK) {
+                fprintf(stderr, "unet-infer: --precision %s: %s\n", optarg, unet_last_error());
                 return EXIT_USAGE;
             }
             break;

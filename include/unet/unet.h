@@ -101,11 +101,29 @@ const char *unet_model_node_name(const unet_model *model, int index);
 /* Number of float parameters held in initializers. */
 int64_t unet_model_parameter_count(const unet_model *model);
 
+/* Arithmetic of a session's convolutions. Only fp32 runs in this version:
+ * bf16 needs AVX-512 BF16 and int8 AVX-512 VNNI or AVX-VNNI to be worth
+ * having, and the machines it is built and tested on have neither, so the
+ * other values are refused (UNET_ERR_UNSUPPORTED naming what the CPU lacks). */
+typedef enum unet_precision {
+    UNET_PRECISION_FP32 = 0,
+    UNET_PRECISION_BF16 = 1,
+    UNET_PRECISION_INT8 = 2
+} unet_precision;
+
 typedef struct unet_session_options {
     int threads;        /* 0: all cores */
     int max_cached_plans; /* 0: default 4 */
     int profile;        /* 1: time every step (slower) */
+    unet_precision precision; /* 0 (zeroed options): fp32 */
 } unet_session_options;
+
+/* "fp32", "bf16", "int8" -> *out; UNET_ERR_ARG for other names. */
+unet_status unet_precision_parse(const char *name, unet_precision *out);
+/* UNET_OK when sessions of this precision run on this CPU, else
+ * UNET_ERR_UNSUPPORTED with a message naming the instructions needed and the
+ * CPU's (oneDNN's effective ISA). */
+unet_status unet_precision_check(unet_precision precision);
 
 unet_status unet_session_create(const unet_model *model, const unet_session_options *opts,
                                 unet_session **out);

@@ -80,7 +80,7 @@ static void run_once(const unet_model *m, uint32_t seed)
         made += ok;
     }
     if (ok) {
-        unet_session_options so = { 1, 2, 0 };
+        unet_session_options so = { .threads = 1, .max_cached_plans = 2 };
         unet_session *s = NULL;
         /* Plans whose activations exceed 16 MiB are built (that is what is
          * fuzzed) but not run: a tiny model can legally ask for a huge

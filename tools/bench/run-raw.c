@@ -138,7 +138,7 @@ int main(int argc, char **argv)
         return 2;
     unet_model *m = NULL;
     unet_session *s = NULL;
-    unet_session_options so = { threads, 0, 0 };
+    unet_session_options so = { .threads = threads };
     int rc = 0;
     if (unet_model_open_file(model_path, NULL, &m) != UNET_OK || unet_session_create(m, &so, &s) != UNET_OK) {
         fprintf(stderr, "unet-run-raw: %s\n", unet_last_error());

@@ -62,7 +62,7 @@ int main(int argc, char **argv)
     double t0 = now_ms();
     unet_model *m = NULL;
     unet_session *s = NULL;
-    unet_session_options so = { threads, 0, 0 };
+    unet_session_options so = { .threads = threads };
     if (unet_model_open_file(path, NULL, &m) != UNET_OK || unet_session_create(m, &so, &s) != UNET_OK) {
         fprintf(stderr, "unet-session-bench: %s\n", unet_last_error());
         return 2;
