@@ -104,13 +104,16 @@ static void test_grid_errors(void **state)
     expect_error("class_weights=heavy", "class_weights wants none, auto");
 
     float *w;
-    int automatic;
+    double automatic;
     assert_int_equal(grid_class_weights_parse("1,2:3", 3, &w, &automatic), UNET_OK);
-    assert_int_equal(automatic, 0);
+    assert_true(automatic == 0);
     assert_true(w[0] == 1.0f && w[1] == 2.0f && w[2] == 3.0f);
     free(w);
     assert_int_equal(grid_class_weights_parse("auto", 3, &w, &automatic), UNET_OK);
-    assert_int_equal(automatic, 1);
+    assert_true(automatic == 1.0);
+    assert_null(w);
+    assert_int_equal(grid_class_weights_parse("sqrt", 3, &w, &automatic), UNET_OK);
+    assert_true(automatic == 0.5);
     assert_null(w);
     assert_int_not_equal(grid_class_weights_parse("1,2", 3, &w, &automatic), UNET_OK);
     assert_non_null(strstr(unet_last_error(), "2 weight(s) for 3 classes"));

@@ -344,15 +344,24 @@ static void test_class_weights(void **state)
     (void)state;
     const uint64_t counts[4] = {100, 300, 0, 600};
     float w[4];
-    class_weights_auto(counts, 4, w);
+    class_weights_auto(counts, 4, 1.0, w);
     assert_true(fabsf(w[0] - 2.0f) < 1e-6f);
     assert_true(fabsf(w[1] - 2.0f / 3.0f) < 1e-6f);
     assert_true(w[2] == 1.0f);
     assert_true(fabsf(w[3] - 1.0f / 3.0f) < 1e-6f);
     const uint64_t skewed[2] = {1, 99999}; /* 1.99998 and 0.00002 -> clipped to 0.1 */
-    class_weights_auto(skewed, 2, w);
+    class_weights_auto(skewed, 2, 1.0, w);
     assert_true(fabsf(w[0] - 1.99998f) < 1e-4f);
     assert_true(w[1] == 0.1f);
+    /* sqrt: 1/sqrt(f) = sqrt(10), sqrt(10/3), -, sqrt(10/6); their sum over the
+     * 3 present classes is s, each weight 3 sqrt(.)/s. */
+    class_weights_auto(counts, 4, 0.5, w);
+    const double r0 = sqrt(10.0), r1 = sqrt(10.0 / 3.0), r3 = sqrt(10.0 / 6.0);
+    const double sum = r0 + r1 + r3;
+    assert_true(fabs(w[0] - 3 * r0 / sum) < 1e-6);
+    assert_true(fabs(w[1] - 3 * r1 / sum) < 1e-6);
+    assert_true(w[2] == 1.0f);
+    assert_true(fabs(w[3] - 3 * r3 / sum) < 1e-6);
 
     tile_set set;
     assert_int_equal(tile_set_scan(root, &set), UNET_OK);

@@ -347,7 +347,7 @@ static unet_status load_data(search *S)
 static unet_status class_weights(const search *S, const grid_config *c, const tile_split *sp,
                                  float **w)
 {
-    int automatic = 0;
+    double automatic = 0;
     const int nc = S->o->pal->n_classes;
     UNET_TRY(grid_class_weights_parse(c->class_weights, nc, w, &automatic));
     if (!automatic)
@@ -357,7 +357,7 @@ static unet_status class_weights(const search *S, const grid_config *c, const ti
     *w = malloc((size_t)nc * sizeof **w);
     if (!*w)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");
-    class_weights_auto(counts, nc, *w);
+    class_weights_auto(counts, nc, automatic, *w);
     return UNET_OK;
 }
 
@@ -1154,7 +1154,7 @@ static unet_status setup(search *S)
                                   c->label, S->width, S->height, c->c.depth, m);
         /* Explicit class weights must fit the palette. */
         float *w = NULL;
-        int automatic;
+        double automatic;
         UNET_TRY(grid_class_weights_parse(c->c.class_weights, o->pal->n_classes, &w, &automatic));
         free(w);
     }

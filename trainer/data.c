@@ -489,7 +489,7 @@ unet_status tiles_class_counts(const tile_set *set, const int *idx, int n, int n
     return UNET_OK;
 }
 
-void class_weights_auto(const uint64_t *counts, int n_classes, float *weights)
+void class_weights_auto(const uint64_t *counts, int n_classes, double power, float *weights)
 {
     uint64_t total = 0;
     int present = 0;
@@ -499,7 +499,7 @@ void class_weights_auto(const uint64_t *counts, int n_classes, float *weights)
     }
     double inv[256], sum = 0;
     for (int c = 0; c < n_classes; c++) {
-        inv[c] = counts[c] ? (double)total / (double)counts[c] : 0.0;
+        inv[c] = counts[c] ? pow((double)total / (double)counts[c], power) : 0.0;
         sum += inv[c];
     }
     for (int c = 0; c < n_classes; c++) {

@@ -74,9 +74,10 @@ unet_status tile_read_mask(const char *path, int n_classes, int ignore_label, in
 unet_status tiles_class_counts(const tile_set *set, const int *idx, int n, int n_classes,
                                int ignore_label, uint64_t *counts);
 
-/* Inverse-frequency class weights: w_c = 1 / f_c over classes with pixels,
- * scaled to mean 1 over those classes, then clipped to [0.1, 10]; classes
- * without pixels get 1. */
-void class_weights_auto(const uint64_t *counts, int n_classes, float *weights);
+/* Class weights from pixel frequencies f_c: w_c = f_c^-power (1: inverse
+ * frequency, 0.5: inverse square root, milder on rare classes) over classes
+ * with pixels, scaled to mean 1 over those classes, then clipped to
+ * [0.1, 10]; classes without pixels get 1. */
+void class_weights_auto(const uint64_t *counts, int n_classes, double power, float *weights);
 
 #endif

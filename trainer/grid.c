@@ -55,14 +55,14 @@ static int parse_int(const char *s, long lo, long hi, int *out)
 }
 
 unet_status grid_class_weights_parse(const char *text, int n_classes, float **weights,
-                                     int *auto_weights)
+                                     double *auto_weights)
 {
     *weights = NULL;
     *auto_weights = 0;
     if (strcmp(text, "none") == 0)
         return UNET_OK;
-    if (strcmp(text, "auto") == 0) {
-        *auto_weights = 1;
+    if (strcmp(text, "auto") == 0 || strcmp(text, "sqrt") == 0) {
+        *auto_weights = text[0] == 'a' ? 1.0 : 0.5;
         return UNET_OK;
     }
     float *w = malloc((size_t)(n_classes > 0 ? n_classes : 1) * sizeof *w);
@@ -78,7 +78,7 @@ unet_status grid_class_weights_parse(const char *text, int n_classes, float **we
             (*end != ',' && *end != ':' && *end != '\0')) {
             free(w);
             return unet_set_error(UNET_ERR_ARG,
-                                  "class weights '%s': want none, auto or %d non-negative numbers",
+                                  "class weights '%s': want none, auto, sqrt or %d non-negative numbers",
                                   text, n_classes);
         }
         any = any || v > 0;
@@ -110,7 +110,7 @@ static unet_status parse_value(int key, const char *name, const char *text, grid
             return unet_set_error(UNET_ERR_ARG, "--grid: %s value '%.40s...' is too long", name,
                                   text);
         /* Check the numbers now (any class count); stored with commas. */
-        if (strcmp(text, "none") != 0 && strcmp(text, "auto") != 0) {
+        if (strcmp(text, "none") != 0 && strcmp(text, "auto") != 0 && strcmp(text, "sqrt") != 0) {
             for (const char *p = text; *p; p++)
                 if (!(isdigit((unsigned char)*p) || *p == '.' || *p == ':' || *p == 'e' ||
                       *p == 'E' || *p == '-' || *p == '+'))
@@ -128,7 +128,7 @@ static unet_status parse_value(int key, const char *name, const char *text, grid
         static const char *const wants[] = {
             "a number in (0, 10]", "an integer in 1..512", "an integer in 1..6", "0 or 1",
             "a number in [0, 0.9]", "a number in [0, 0.5]",
-            "none, auto or weights W0:W1:... (':' between the weights)"};
+            "none, auto, sqrt or weights W0:W1:... (':' between the weights)"};
         int bit = 0;
         while ((1 << bit) != key)
             bit++;

@@ -62,10 +62,12 @@ void grid_config_slug(const grid_config *c, char *buf, size_t size);
  * batch-norm scale and shift. */
 size_t grid_arch_param_count(const unet_arch *arch);
 
-/* Parses "none", "auto" or weights separated by ',' or ':' for n_classes
- * classes: *weights NULL for none; auto_weights 1 for auto (the caller
- * computes them); else n_classes malloc'd floats. */
+/* Parses "none", "auto", "sqrt" or weights separated by ',' or ':' for
+ * n_classes classes: *weights NULL for none, auto and sqrt; *auto_weights
+ * the power of the inverse frequency the caller computes them with
+ * (class_weights_auto: 1 for auto, 0.5 for sqrt; 0 otherwise); else
+ * n_classes malloc'd floats. */
 unet_status grid_class_weights_parse(const char *text, int n_classes, float **weights,
-                                     int *auto_weights);
+                                     double *auto_weights);
 
 #endif

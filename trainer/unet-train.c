@@ -28,6 +28,7 @@
 #include "data.h"
 #include "distributed.h"
 #include "export_onnx.h"
+#include "grid.h"
 #include "init_weights.h"
 #include "optimizer.h"
 #include "run_lock.h"
@@ -228,10 +229,11 @@ static void usage(FILE *f)
 "                        the planned steps, min(epochs x steps, --max-steps));\n"
 "                        step: times --gamma (default 0.1) every --step-size\n"
 "                        epochs (default 10)\n"
-"  --class-weights none|auto|W0,W1,...\n"
+"  --class-weights none|auto|sqrt|W0,W1,...\n"
 "                        loss weight per class (default none); auto = inverse\n"
-"                        pixel frequency over the training tiles, scaled to mean 1\n"
-"                        over the classes present, then clipped to [0.1, 10]\n"
+"                        pixel frequency over the training tiles, sqrt = its\n"
+"                        square root (milder on rare classes), either scaled to\n"
+"                        mean 1 over the classes present, then clipped to [0.1, 10]\n"
 "  --ignore-label N      mask value left out of loss and metrics (default 255)\n"
 "  --no-augment          no augmentation (default: random flips and quarter turns\n"
 "                        of tile and mask, brightness +-0.1, contrast x0.85..1.15,\n"
@@ -269,7 +271,7 @@ static void usage(FILE *f)
 "  --grid SPEC           every combination on every fold, e.g.\n"
 "                        \"lr=1e-3,3e-4 filters=8,16,32 depth=3,4,5\"; keys lr,\n"
 "                        filters, depth, batchnorm (0,1), dropout, weight_decay,\n"
-"                        class_weights (none,auto or W0:W1:...); other keys keep\n"
+"                        class_weights (none,auto,sqrt or W0:W1:...); other keys keep\n"
 "                        the flags' values. A run scores its best epoch's\n"
 "                        validation mIoU; configurations rank by the mean over\n"
 "                        folds. The best is retrained on every non-test tile for\n"
@@ -891,50 +893,26 @@ static int write_csv_header(const paths *p, const unet_palette *pal)
 static int make_class_weights(const options *o, const tile_set *set, const tile_split *split,
                               int n_classes, float **weights)
 {
-    *weights = NULL;
-    if (strcmp(o->class_weights, "none") == 0)
-        return 0;
+    double power = 0;
+    if (grid_class_weights_parse(o->class_weights, n_classes, weights, &power) != UNET_OK) {
+        err("--class-weights: %s", unet_last_error());
+        return -1;
+    }
+    if (power == 0)
+        return 0; /* none, or the numbers given */
+    uint64_t counts[UNET_PALETTE_MAX_CLASSES];
     float *w = malloc((size_t)n_classes * sizeof *w);
     if (!w) {
         err("out of memory");
         return 1;
     }
-    if (strcmp(o->class_weights, "auto") == 0) {
-        uint64_t counts[UNET_PALETTE_MAX_CLASSES];
-        if (tiles_class_counts(set, split->train, split->n_train, n_classes, o->ignore_label,
-                               counts) != UNET_OK) {
-            err("%s", unet_last_error());
-            free(w);
-            return 1;
-        }
-        class_weights_auto(counts, n_classes, w);
-        *weights = w;
-        return 0;
-    }
-    const char *s = o->class_weights;
-    int k = 0, any = 0;
-    while (*s) {
-        char *end;
-        errno = 0;
-        const double v = strtod(s, &end);
-        if (end == s || errno || !(v >= 0 && v <= 1e6) || k >= n_classes ||
-            (*end != ',' && *end != '\0')) {
-            err("--class-weights wants none, auto or %d non-negative numbers separated by commas, "
-                "got '%s'",
-                n_classes, o->class_weights);
-            free(w);
-            return -1;
-        }
-        any = any || v > 0;
-        w[k++] = (float)v;
-        s = *end ? end + 1 : end;
-    }
-    if (k != n_classes || !any) {
-        err("--class-weights: %d weight(s) for %d classes%s", k, n_classes,
-            any ? "" : " (and at least one must be positive)");
+    if (tiles_class_counts(set, split->train, split->n_train, n_classes, o->ignore_label,
+                           counts) != UNET_OK) {
+        err("%s", unet_last_error());
         free(w);
-        return -1;
+        return 1;
     }
+    class_weights_auto(counts, n_classes, power, w);
     *weights = w;
     return 0;
 }
