@@ -7,6 +7,7 @@
 #include "../error.h"
 #include "../ops.h"
 #include "../plan_memory.h"
+#include "plain_inputs.h"
 
 enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_POW, BIN_MAX, BIN_MIN, BIN_PRELU };
 
@@ -55,24 +56,11 @@ static unet_status broadcast_shape(const tview *in, int n_in, tview *out)
     return UNET_OK;
 }
 
-/* Types the plain kernel reads and writes (float16 would need conversions). */
-static int binary_type_ok(int dtype)
-{
-    switch (dtype) {
-    case UNET_DTYPE_FLOAT: case UNET_DTYPE_DOUBLE:
-    case UNET_DTYPE_INT8: case UNET_DTYPE_INT16: case UNET_DTYPE_INT32: case UNET_DTYPE_INT64:
-    case UNET_DTYPE_UINT8: case UNET_DTYPE_UINT16: case UNET_DTYPE_UINT32: case UNET_DTYPE_UINT64:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 static unet_status binary_shape(const node_t *n, const tview *in, int n_in, tview *out, int n_out)
 {
     (void)n_out;
     for (int i = 0; i < n_in; i++)
-        if (!binary_type_ok(in[i].dtype))
+        if (!plain_number_type(in[i].dtype))
             return unet_set_error(UNET_ERR_UNSUPPORTED, "input %d is %s; %s supports float32, float64 and integer types", i, unet_dtype_name(in[i].dtype), n->op_type);
     for (int i = 1; i < n_in; i++)
         if (in[i].dtype != in[0].dtype && bin_kind(n->op_type) != BIN_POW)

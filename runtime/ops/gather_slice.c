@@ -10,6 +10,7 @@
 #include "../error.h"
 #include "../ops.h"
 #include "ops_decl.h"
+#include "plain_inputs.h"
 #include "strided.h"
 
 static int64_t view_numel(const tview *v)
@@ -22,38 +23,6 @@ static int64_t view_numel(const tview *v)
 
 /* An omitted optional input shows as a view of undefined type. */
 static int omitted(const tview *v) { return v->dtype == UNET_DTYPE_UNDEFINED; }
-
-/* Copies a constant int32/int64 1-D tensor of at most max elements into out. */
-static unet_status read_int_list(const tview *v, const char *what, int64_t *out, int max, int *count)
-{
-    if (!v->data)
-        return unet_set_error(UNET_ERR_UNSUPPORTED, "the %s input is not a constant when the plan is built (only constant %s are supported)", what, what);
-    if (v->dtype != UNET_DTYPE_INT64 && v->dtype != UNET_DTYPE_INT32)
-        return unet_set_error(UNET_ERR_INVALID, "the %s input is %s; int64 expected", what, unet_dtype_name(v->dtype));
-    if (v->rank > 1)
-        return unet_set_error(UNET_ERR_INVALID, "the %s input has rank %d; a 1-D tensor expected", what, v->rank);
-    int64_t k = view_numel(v);
-    if (k > max)
-        return unet_set_error(UNET_ERR_UNSUPPORTED, "the %s input has %lld entries; at most %d are supported", what, (long long)k, max);
-    for (int64_t i = 0; i < k; i++)
-        out[i] = v->dtype == UNET_DTYPE_INT64 ? ((const int64_t *)v->data)[i] : ((const int32_t *)v->data)[i];
-    *count = (int)k;
-    return UNET_OK;
-}
-
-/* Types a plain kernel here can read and write (not string, float16 only
- * where the op converts it explicitly). */
-static int is_number(int dtype)
-{
-    switch (dtype) {
-    case UNET_DTYPE_FLOAT: case UNET_DTYPE_DOUBLE:
-    case UNET_DTYPE_INT8: case UNET_DTYPE_INT16: case UNET_DTYPE_INT32: case UNET_DTYPE_INT64:
-    case UNET_DTYPE_UINT8: case UNET_DTYPE_UINT16: case UNET_DTYPE_UINT32: case UNET_DTYPE_UINT64:
-        return 1;
-    default:
-        return 0;
-    }
-}
 
 static unet_status known_size(int dtype)
 {
@@ -217,12 +186,12 @@ static unet_status slice_params(const node_t *n, const tview *in, int n_in, int6
         ke = node_attr_ints(n, "ends", ends, UNET_MAX_RANK);
         ka = node_attr_ints(n, "axes", axes, UNET_MAX_RANK);
     } else {
-        UNET_TRY(read_int_list(&in[1], "starts", starts, UNET_MAX_RANK, &k));
-        UNET_TRY(read_int_list(&in[2], "ends", ends, UNET_MAX_RANK, &ke));
+        UNET_TRY(plain_read_int_list(&in[1], "starts", starts, UNET_MAX_RANK, &k));
+        UNET_TRY(plain_read_int_list(&in[2], "ends", ends, UNET_MAX_RANK, &ke));
         if (n_in > 3 && !omitted(&in[3]))
-            UNET_TRY(read_int_list(&in[3], "axes", axes, UNET_MAX_RANK, &ka));
+            UNET_TRY(plain_read_int_list(&in[3], "axes", axes, UNET_MAX_RANK, &ka));
         if (n_in > 4 && !omitted(&in[4]))
-            UNET_TRY(read_int_list(&in[4], "steps", steps, UNET_MAX_RANK, &ks));
+            UNET_TRY(plain_read_int_list(&in[4], "steps", steps, UNET_MAX_RANK, &ks));
     }
     if (k < 0 || k != ke || (ka >= 0 && ka != k) || (ks >= 0 && ks != k) || k > rank)
         return unet_set_error(UNET_ERR_INVALID, "starts, ends, axes and steps must have the same length, at most the rank %d", rank);
@@ -453,7 +422,7 @@ static unet_status pad_amounts(const node_t *n, const tview *in, int64_t *pads)
         if (k < 0)
             k = node_attr_ints(n, "paddings", pads, 2 * UNET_MAX_RANK);
     } else {
-        UNET_TRY(read_int_list(&in[1], "pads", pads, 2 * UNET_MAX_RANK, &k));
+        UNET_TRY(plain_read_int_list(&in[1], "pads", pads, 2 * UNET_MAX_RANK, &k));
     }
     if (k != 2 * rank)
         return unet_set_error(UNET_ERR_INVALID, "pads has %d entries; 2 x rank = %d expected", k, 2 * rank);
@@ -582,7 +551,7 @@ unet_status tile_shape(const node_t *n, const tview *in, int n_in, tview *out, i
     int64_t rep[UNET_MAX_RANK];
     int k = 0;
     UNET_TRY(known_size(in[0].dtype));
-    UNET_TRY(read_int_list(&in[1], "repeats", rep, UNET_MAX_RANK, &k));
+    UNET_TRY(plain_read_int_list(&in[1], "repeats", rep, UNET_MAX_RANK, &k));
     if (k != in[0].rank)
         return unet_set_error(UNET_ERR_INVALID, "repeats has %d entries for an input of rank %d", k, in[0].rank);
     out[0].dtype = in[0].dtype;
@@ -619,7 +588,7 @@ unet_status tile_run(const node_t *n, const tview *in, int n_in, tview *out, int
 
 static int castable(int dtype)
 {
-    return is_number(dtype) || dtype == UNET_DTYPE_BOOL || dtype == UNET_DTYPE_FLOAT16;
+    return plain_number_type(dtype) || dtype == UNET_DTYPE_BOOL || dtype == UNET_DTYPE_FLOAT16;
 }
 
 /* The 'to' attribute: an integer type code, or before opset 6 a type name. */
@@ -758,7 +727,7 @@ unet_status compare_shape(const node_t *n, const tview *in, int n_in, tview *out
     (void)n_out;
     if (in[0].dtype != in[1].dtype)
         return unet_set_error(UNET_ERR_INVALID, "inputs are %s and %s; they must agree", unet_dtype_name(in[0].dtype), unet_dtype_name(in[1].dtype));
-    int ok = is_number(in[0].dtype) || (in[0].dtype == UNET_DTYPE_BOOL && cmp_kind(n->op_type) == CMP_EQ);
+    int ok = plain_number_type(in[0].dtype) || (in[0].dtype == UNET_DTYPE_BOOL && cmp_kind(n->op_type) == CMP_EQ);
     if (!ok)
         return unet_set_error(UNET_ERR_UNSUPPORTED, "%s of %s tensors is not supported", n->op_type, unet_dtype_name(in[0].dtype));
     out[0].dtype = UNET_DTYPE_BOOL;

@@ -12,25 +12,8 @@
 #include "../error.h"
 #include "../ops.h"
 #include "ops_decl.h"
+#include "plain_inputs.h"
 #include "strided.h"
-
-/* Copies a constant int32/int64 tensor of at most max elements into out. */
-static unet_status read_int_list(const tview *v, const char *what, int64_t *out, int max, int *count)
-{
-    if (!v->data)
-        return unet_set_error(UNET_ERR_UNSUPPORTED, "the %s input is not a constant when the plan is built (only constant %s are supported)", what, what);
-    if (v->dtype != UNET_DTYPE_INT64 && v->dtype != UNET_DTYPE_INT32)
-        return unet_set_error(UNET_ERR_INVALID, "the %s input is %s; int64 expected", what, unet_dtype_name(v->dtype));
-    if (v->rank > 1)
-        return unet_set_error(UNET_ERR_INVALID, "the %s input has rank %d; a 1-D tensor expected", what, v->rank);
-    int64_t k = v->rank == 0 ? 1 : v->dims[0];
-    if (k > max)
-        return unet_set_error(UNET_ERR_UNSUPPORTED, "the %s input has %lld entries; at most %d are supported", what, (long long)k, max);
-    for (int64_t i = 0; i < k; i++)
-        out[i] = v->dtype == UNET_DTYPE_INT64 ? ((const int64_t *)v->data)[i] : ((const int32_t *)v->data)[i];
-    *count = (int)k;
-    return UNET_OK;
-}
 
 static unet_status need_input(const node_t *n, int i)
 {
@@ -173,7 +156,7 @@ unet_status reshape_build(plan_t *p, const node_t *n)
     } else {
         UNET_TRY(need_input(n, 1));
         tview s = plan_view(p, n->in[1]);
-        UNET_TRY(read_int_list(&s, "shape", req, UNET_MAX_RANK, &k));
+        UNET_TRY(plain_read_int_list(&s, "shape", req, UNET_MAX_RANK, &k));
     }
     int allowzero = n->opset >= 14 && node_attr_int(n, "allowzero", 0) == 1;
     UNET_TRY(reshape_dims(&x, req, k, allowzero, dims));
@@ -227,7 +210,7 @@ static unet_status squeeze_axes(plan_t *p, const node_t *n, int64_t *axes, int *
     if (n->n_in < 2 || n->in[1] < 0)
         return UNET_OK;
     tview a = plan_view(p, n->in[1]);
-    return read_int_list(&a, "axes", axes, STRIDED_MAX_RANK, k);
+    return plain_read_int_list(&a, "axes", axes, STRIDED_MAX_RANK, k);
 }
 
 unet_status squeeze_build(plan_t *p, const node_t *n)
@@ -345,7 +328,7 @@ static unet_status expand_shape(const node_t *n, const tview *in, int n_in, tvie
     (void)n; (void)n_in; (void)n_out;
     int64_t req[UNET_MAX_RANK];
     int k = 0;
-    UNET_TRY(read_int_list(&in[1], "shape", req, UNET_MAX_RANK, &k));
+    UNET_TRY(plain_read_int_list(&in[1], "shape", req, UNET_MAX_RANK, &k));
     int rank = k > in[0].rank ? k : in[0].rank;
     out[0].dtype = in[0].dtype;
     out[0].rank = rank;
@@ -414,7 +397,7 @@ unet_status constant_of_shape_build(plan_t *p, const node_t *n)
     tview s = plan_view(p, n->in[0]);
     int64_t dims[UNET_MAX_RANK], numel;
     int k = 0;
-    UNET_TRY(read_int_list(&s, "shape", dims, UNET_MAX_RANK, &k));
+    UNET_TRY(plain_read_int_list(&s, "shape", dims, UNET_MAX_RANK, &k));
     UNET_TRY(shape_numel(dims, k, &numel));
     const attr_t *a = node_attr(n, "value");
     int dtype = UNET_DTYPE_FLOAT;

@@ -1,0 +1,19 @@
+/* What the plain C kernels share about their inputs: which element types
+ * they compute on, and constant integer lists (shapes, axes, pads) read at
+ * plan time. */
+#ifndef UNET_RUNTIME_OPS_PLAIN_INPUTS_H
+#define UNET_RUNTIME_OPS_PLAIN_INPUTS_H
+
+#include "../ops.h"
+
+/* 1 for the types a plain kernel reads and writes: float32/64 and the
+ * integers (not string; float16 only where an op converts it itself). */
+int plain_number_type(int dtype);
+
+/* Copies a constant int32/int64 tensor of rank 0 or 1 with at most max
+ * elements into out; what names the input in messages ("the shape input is
+ * not a constant ..."). */
+unet_status plain_read_int_list(const tview *v, const char *what, int64_t *out, int max,
+                                int *count);
+
+#endif
