@@ -40,6 +40,22 @@
 enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 3 };
 
 static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig);
+
+/* SIGINT, SIGTERM and SIGUSR1 set stop_flag: training stops at the next step
+ * and saves its state; a second signal ends the process at once. */
+static void install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -1560,14 +1576,13 @@ static int run(app *a)
                  (unsigned long long)a->st.progress.global_step);
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND; /* a second signal ends the process at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
+    /* A signal during start-up (reading tiles, counting class pixels) is
+     * kept by the handler main installed; nothing is trained yet, so nothing
+     * needs saving. */
+    if (stop_flag) {
+        fprintf(stderr, PROG ": interrupted during start-up, before the first step: nothing trained, no checkpoint written\n");
+        return EXIT_INTERRUPTED;
+    }
 
     train_dist hooks;
     if (g_size > 1 && dist_attach(g_dist, a->st.params, &hooks) != UNET_OK) {
@@ -1642,8 +1657,10 @@ int main(int argc, char **argv)
     if (g_rank != 0)
         quiet = 1; /* errors and the interruption notice still show */
     int rc = pr > 0 ? EXIT_DONE : EXIT_USAGE;
-    if (pr == 0)
+    if (pr == 0) {
+        install_stop_handlers();
         rc = run(&a);
+    }
     app_free(&a);
     dist_finish(g_dist);
     return rc;
