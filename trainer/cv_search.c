@@ -222,6 +222,7 @@ typedef struct run_result {
 
 typedef struct fold_run {
     char *dir; /* run folder of the highest rung reached */
+    int owner; /* the rank that trained it */
     run_result r;
 } fold_run;
 
@@ -249,13 +250,15 @@ typedef struct search {
     double share; /* seconds per rung (budget) */
     char base_json[1024];
     double t0;
+    int rank, size; /* this process among the search's (0 and 1 alone) */
+    int counted[5]; /* out's run counters at the last exchange with the other ranks */
 } search;
 
 static void msg(const search *S, int kind, const char *fmt, ...) UNET_PRINTF(3, 4);
 static void msg(const search *S, int kind, const char *fmt, ...)
 {
-    if (!S->o->message)
-        return;
+    if (!S->o->message || (S->rank != 0 && kind != CV_MSG_WARNING))
+        return; /* rank 0 alone reports progress and tables */
     char buf[4096];
     va_list ap;
     va_start(ap, fmt);
@@ -265,6 +268,100 @@ static void msg(const search *S, int kind, const char *fmt, ...)
 }
 
 static int stop_requested(const search *S) { return S->o->stop && *S->o->stop; }
+
+/* ---- the other ranks (cv_options.ranks) ------------------------------------------ */
+
+/* What a rank tells the others at each synchronisation point. Sent as bytes:
+ * every rank runs the same program, so they mean the same everywhere. */
+typedef struct rank_note {
+    int32_t status;      /* unet_status of this rank so far */
+    int32_t interrupted; /* a run stopped by a stop request (or, when asked, one pending) */
+    int32_t counts[5];   /* runs it trained, resumed, ... since the last note (counter()) */
+    int32_t values[2];   /* rank 0's decisions, for everyone */
+    char message[480];   /* why it failed */
+} rank_note;
+
+static int *counter(cv_outcome *out, int i)
+{
+    int *const c[5] = {&out->runs, &out->trained, &out->resumed, &out->skipped, &out->carried};
+    return c[i];
+}
+
+/* Every rank's note and payload (bytes each; payloads gets size x bytes, rank
+ * by rank) to every rank, at the same point of every rank's search. After it
+ * the run counters add up every rank's runs, a failure on any rank is every
+ * rank's (the first failing rank's status and message), a stop on any rank
+ * stops all (check_stop: a stop request not yet acted on counts too), and
+ * values holds rank 0's. One process: nothing to exchange, s as it is. */
+static unet_status exchange(search *S, unet_status s, int *interrupted, int check_stop,
+                            int32_t values[2], const void *payload, void *payloads, size_t bytes)
+{
+    if (S->size == 1) {
+        if (bytes)
+            memcpy(payloads, payload, bytes);
+        return s;
+    }
+    rank_note mine;
+    memset(&mine, 0, sizeof mine);
+    mine.status = s;
+    mine.interrupted = (interrupted && *interrupted) || (check_stop && stop_requested(S));
+    for (int i = 0; i < 5; i++)
+        mine.counts[i] = *counter(S->out, i) - S->counted[i];
+    if (values)
+        memcpy(mine.values, values, sizeof mine.values);
+    if (s != UNET_OK)
+        snprintf(mine.message, sizeof mine.message, "%s", unet_last_error());
+    const size_t stride = sizeof mine + bytes;
+    char *buf = malloc(stride * (size_t)(S->size + 1));
+    if (!buf) {
+        S->out->abort_others = 1; /* the others wait in the exchange */
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+    }
+    char *all = buf + stride;
+    memcpy(buf, &mine, sizeof mine);
+    if (bytes)
+        memcpy(buf + sizeof mine, payload, bytes);
+    const cv_ranks *R = S->o->ranks;
+    if (R->allgather(R->ctx, buf, all, stride) != UNET_OK) {
+        free(buf);
+        S->out->abort_others = 1;
+        return UNET_ERR_IO;
+    }
+    int first = -1, stop = 0, alike = 1; /* alike: every rank failed with the same message */
+    unet_status agreed = UNET_OK;
+    char why[sizeof mine.message];
+    for (int r = 0; r < S->size; r++) {
+        rank_note n;
+        memcpy(&n, all + (size_t)r * stride, sizeof n);
+        n.message[sizeof n.message - 1] = '\0';
+        if (r != S->rank)
+            for (int i = 0; i < 5; i++)
+                *counter(S->out, i) += n.counts[i];
+        if (n.status != UNET_OK && first < 0) {
+            first = r;
+            agreed = (unet_status)n.status;
+            memcpy(why, n.message, sizeof why);
+        }
+        alike = alike && n.status != UNET_OK && strcmp(n.message, why) == 0;
+        stop |= n.interrupted != 0;
+        if (r == 0 && values)
+            memcpy(values, n.values, sizeof n.values);
+        if (bytes)
+            memcpy((char *)payloads + (size_t)r * bytes, all + (size_t)r * stride + sizeof n,
+                   bytes);
+    }
+    free(buf);
+    for (int i = 0; i < 5; i++)
+        S->counted[i] = *counter(S->out, i);
+    if (interrupted)
+        *interrupted = stop;
+    if (first < 0)
+        return UNET_OK;
+    S->out->failed_everywhere = 1;
+    if (alike) /* e.g. a bad --grid: no rank to blame */
+        return unet_set_error(agreed, "%s", why);
+    return unet_set_error(agreed, "rank %d: %s", first, why);
+}
 
 /* ---- data ------------------------------------------------------------------------ */
 
@@ -370,6 +467,8 @@ typedef struct run_spec {
     uint64_t epochs;      /* epoch cap */
     double time_limit;    /* seconds of training in all, 0: none */
     const char *prev_dir; /* the rung before's run folder to continue, or NULL */
+    int prev_owner;       /* the rank that trained it */
+    int dp;               /* data-parallel over every rank: rank 0 writes and counts it */
 } run_spec;
 
 typedef struct epoch_ctx {
@@ -454,7 +553,7 @@ static unet_status read_result(const char *path, const char *id, run_result *r)
     return UNET_OK;
 }
 
-static unet_status write_result(const run_spec *sp, const char *path,
+static unet_status write_result(const search *S, const run_spec *sp, const char *path,
                                 const char *id, const run_result *r, const tile_split *split,
                                 const char *carried_from)
 {
@@ -490,6 +589,8 @@ static unet_status write_result(const run_spec *sp, const char *path,
     sb_num(&b, r->seconds);
     sb_printf(&b, ",\"sessions\":%.0f,\"parameters\":%zu,\"train_tiles\":%d,\"val_tiles\":%d",
               r->sessions, sp->cfg->params, split->n_train, split->n_val);
+    /* Which process wrote it, and how many trained it together. */
+    sb_printf(&b, ",\"rank\":%d,\"processes\":%d", S->rank, sp->dp ? S->size : 1);
     sb_printf(&b, ",\"carried_from\":");
     if (carried_from)
         sb_str(&b, carried_from);
@@ -545,6 +646,8 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
 {
     const cv_options *o = S->o;
     const tile_split *split = sp->fold >= 0 ? &S->splits[sp->fold] : &S->all;
+    /* Writes the run's files and counts it: data-parallel, rank 0 for all. */
+    const int lead = !sp->dp || S->rank == 0;
     *interrupted = 0;
     char *dir = NULL, *result = NULL, *ckpt = NULL, *logp = NULL, *png = NULL;
     char *prev_result = NULL, *prev_ckpt = NULL, *prev_log = NULL, *stored = NULL;
@@ -569,7 +672,8 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
         s = unet_set_error(UNET_ERR_NOMEM, "out of memory");
         goto done;
     }
-    S->out->runs++;
+    if (lead)
+        S->out->runs++;
     char what[64];
     if (sp->fold >= 0)
         snprintf(what, sizeof what, "fold %d", sp->fold);
@@ -582,31 +686,56 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
         snprintf(rung_txt, sizeof rung_txt, ", rung %d (%.1f s of training in all)", sp->rung,
                  sp->time_limit);
 
-    /* Finished before: skip. */
-    if (!o->force && text_file_exists(result)) {
-        if (read_result(result, id, res) == UNET_OK) {
+    /* Finished before: skip; or resume its checkpoint. Data-parallel: rank 0
+     * looks and every rank follows (the others need not see its files). */
+    int finished = 0, has_ckpt = 0;
+    if (lead && !o->force && text_file_exists(result)) {
+        if (read_result(result, id, res) == UNET_OK)
+            finished = 1;
+        else
+            msg(S, CV_MSG_WARNING, "%s; training the run again", unet_last_error());
+    }
+    if (lead && !finished)
+        has_ckpt = !o->force && text_file_exists(ckpt);
+    if (sp->dp) {
+        int32_t v[2] = {finished, has_ckpt};
+        s = exchange(S, UNET_OK, NULL, 0, v, NULL, NULL, 0);
+        if (s != UNET_OK)
+            goto done;
+        finished = v[0];
+        has_ckpt = v[1];
+    }
+    if (finished) {
+        if (lead) {
             S->out->skipped++;
             msg(S, CV_MSG_NOTE, "%s, %s%s: done before (%s), skipped", sp->cfg->label, what,
                 rung_txt, id);
-            goto done;
         }
-        msg(S, CV_MSG_WARNING, "%s; training the run again", unet_last_error());
-    }
-    s = text_file_mkdir(dir);
-    if (s != UNET_OK)
         goto done;
+    }
+    if (lead) {
+        s = text_file_mkdir(dir);
+        if (s != UNET_OK)
+            goto done;
+    }
 
     /* The rung before ended for good (epochs, early stop, step cap): nothing to continue. */
     run_result prev = {0};
-    if (sp->prev_dir && (s = read_result(prev_result, strrchr(sp->prev_dir, '/') + 1, &prev)) != UNET_OK)
+    if (sp->prev_dir && (s = read_result(prev_result, strrchr(sp->prev_dir, '/') + 1, &prev)) != UNET_OK) {
+        if (sp->prev_owner != S->rank && !text_file_exists(prev_result))
+            unet_wrap_error(s, "run %s continues run %s, which rank %d trained, but this rank "
+                            "(%d) cannot see its folder: several ranks need %s on a "
+                            "filesystem they share for --budget",
+                            id, strrchr(sp->prev_dir, '/') + 1, sp->prev_owner, S->rank, S->dir);
         goto done;
+    }
     if (sp->prev_dir && prev.end != TRAIN_END_TIME_BUDGET) {
         *res = prev;
         s = curve_log_read(prev_log, &log);
         if (s == UNET_OK)
             s = curve_log_write(logp, &log);
         if (s == UNET_OK)
-            s = write_result(sp, result, id, res, split, strrchr(sp->prev_dir, '/') + 1);
+            s = write_result(S, sp, result, id, res, split, strrchr(sp->prev_dir, '/') + 1);
         if (s == UNET_OK) {
             S->out->carried++;
             msg(S, CV_MSG_NOTE, "%s, %s%s: ended at rung %d (%s); result carried over",
@@ -622,10 +751,11 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
                             .dropout = (float)sp->cfg->c.dropout};
     const char *from = NULL, *from_log = NULL;
     double sessions = 0;
-    if (!o->force && text_file_exists(ckpt)) {
+    if (has_ckpt) {
         from = ckpt;
         from_log = logp;
-        S->out->resumed++;
+        if (lead)
+            S->out->resumed++;
     } else if (sp->prev_dir) {
         from = prev_ckpt;
         from_log = prev_log;
@@ -633,8 +763,12 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
     }
     if (from) {
         s = checkpoint_read(from, &st, &stored);
-        if (s != UNET_OK)
+        if (s != UNET_OK) {
+            if (!lead)
+                unet_wrap_error(s, "the data-parallel retrain resumes rank 0's checkpoint, so "
+                                "every rank must see %s (a filesystem they share)", S->dir);
             goto done;
+        }
         const unet_arch *a = &st.params->arch;
         if (a->depth != arch.depth || a->base_filters != arch.base_filters ||
             a->batchnorm != arch.batchnorm || a->n_classes != arch.n_classes ||
@@ -644,7 +778,7 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
                                id);
             goto done;
         }
-        if (text_file_exists(from_log)) {
+        if (lead && text_file_exists(from_log)) {
             s = curve_log_read(from_log, &log);
             if (s != UNET_OK)
                 goto done;
@@ -667,7 +801,8 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
     }
     st.opt->cfg.momentum = o->momentum;
     st.opt->cfg.weight_decay = sp->cfg->c.weight_decay;
-    s = curve_log_write(logp, &log);
+    if (lead)
+        s = curve_log_write(logp, &log);
     if (s == UNET_OK)
         s = class_weights(S, &sp->cfg->c, split, &cw);
     if (s != UNET_OK)
@@ -699,6 +834,11 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
         what, rung_txt,
         from == ckpt ? "resuming its checkpoint" : from ? "continuing the rung before" : "training",
         split->n_train, split->n_val, sp->cfg->params);
+    train_dist hooks; /* data-parallel: gradients summed over every rank */
+    if (sp->dp && (s = S->o->ranks->attach(S->o->ranks->ctx, st.params, &hooks)) != UNET_OK) {
+        free(cfgj.s);
+        goto done;
+    }
     epoch_ctx ectx = {.S = S, .log = &log, .log_path = logp, .spec = sp};
     const train_data data = {.train_set = &S->set, .train_idx = split->train,
                              .n_train = split->n_train, .val_set = split->n_val ? &S->set : NULL,
@@ -710,7 +850,8 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
                                 .ignore_label = o->ignore_label, .augment = o->augment,
                                 .early_stop = split->n_val ? (uint64_t)o->early_stop : 0,
                                 .checkpoint_path = ckpt, .config_json = cfgj.s, .stop = o->stop,
-                                .user = &ectx, .on_epoch = on_epoch};
+                                .user = &ectx, .on_epoch = on_epoch,
+                                .dist = sp->dp ? &hooks : NULL};
     train_result tr;
     s = train_run(&data, &topt, &st, &tr);
     free(cfgj.s);
@@ -722,10 +863,12 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
         *interrupted = 1;
         goto done;
     }
+    if (!lead)
+        goto done; /* rank 0 logged the epochs and writes the result */
     if (!from || from != ckpt)
         S->out->trained++;
     result_from_log(&log, &st.progress, tr.end, spe, sessions + 1, res);
-    s = write_result(sp, result, id, res, split, NULL);
+    s = write_result(S, sp, result, id, res, split, NULL);
     if (s != UNET_OK)
         goto done;
     if (curves_plot_log(&log, png) != UNET_OK)
@@ -743,7 +886,7 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
             "epochs", trained, (unsigned long long)sp->epochs);
 
 done:
-    if (s == UNET_OK && !*interrupted && keep) {
+    if (s == UNET_OK && !*interrupted && keep && lead) {
         if (!st.params) {
             /* Skipped or carried: the weights are in the run's checkpoint. */
             free(stored);
@@ -1192,10 +1335,87 @@ static void search_free(search *S)
     free(S->test_idx);
 }
 
+/* One round: the runs i = 0 .. alive x K - 1 of rung r (configuration
+ * live[i / K], fold i % K). Rank q of N trains runs q, q + N, q + 2N, ...:
+ * a static share by number, which every rank knows without asking anyone (no
+ * coordinator to wait for or to lose), spreads each configuration's folds
+ * over the ranks, and is the same when the command runs again, so a rank
+ * finds the results it wrote. Then every rank gets every result. */
+static unet_status run_round(search *S, int r, const int *live, int alive, double limit,
+                             int *interrupted)
+{
+    const cv_options *o = S->o;
+    const int n_runs = alive * S->k, N = S->size;
+    const int per = (n_runs + N - 1) / N; /* runs of rank 0, the most any rank has */
+    run_result *mine = calloc((size_t)per, sizeof *mine);
+    run_result *all = calloc((size_t)per * (size_t)N, sizeof *all);
+    char **dirs = calloc((size_t)n_runs, sizeof *dirs);
+    if (!mine || !all || !dirs) {
+        free(mine);
+        free(all);
+        free(dirs);
+        S->out->abort_others = N > 1; /* the others would wait for this rank's results */
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+    }
+    unet_status s = UNET_OK;
+    for (int i = S->rank, j = 0; i < n_runs; i += N, j++) {
+        cfg_state *c = &S->cfgs[live[i / S->k]];
+        const int f = i % S->k;
+        if (stop_requested(S)) {
+            *interrupted = 1;
+            break;
+        }
+        const run_spec sp = {.cfg = c, .fold = f, .rung = r, .epochs = (uint64_t)o->epochs,
+                             .time_limit = limit, .prev_dir = r > 0 ? c->folds[f].dir : NULL,
+                             .prev_owner = c->folds[f].owner};
+        s = run_one(S, &sp, &mine[j], &dirs[i], NULL, interrupted);
+        if (s != UNET_OK || *interrupted)
+            break;
+        if (r > 0)
+            drop_checkpoint(c->folds[f].dir); /* continued or carried */
+        /* Only a run cut by time may continue in a later rung. */
+        if (r == S->rungs - 1 || mine[j].end != TRAIN_END_TIME_BUDGET)
+            drop_checkpoint(dirs[i]);
+    }
+    /* A failure or stop on one rank ends the round on every rank here, so none
+     * waits for results that will not come. */
+    s = exchange(S, s, interrupted, 0, NULL, mine, all, (size_t)per * sizeof *mine);
+    for (int i = 0; s == UNET_OK && !*interrupted && i < n_runs; i++) {
+        cfg_state *c = &S->cfgs[live[i / S->k]];
+        const int f = i % S->k, q = i % N;
+        const run_result *res = &all[(size_t)q * (size_t)per + (size_t)(i / N)];
+        char *dir = dirs[i];
+        dirs[i] = NULL;
+        if (!dir) {
+            /* Another rank's run: the folder name it used. */
+            const run_spec sp = {.cfg = c, .fold = f, .rung = r, .epochs = (uint64_t)o->epochs,
+                                 .time_limit = limit};
+            s = run_dir(S, &sp, &S->splits[f], &dir);
+            if (s != UNET_OK) {
+                S->out->abort_others = 1;
+                break;
+            }
+            if (isfinite(res->miou))
+                msg(S, CV_MSG_NOTE, "%s, fold %d: val mIoU %.4f, macro F1 %.4f (rank %d, %s)",
+                    c->label, f, res->miou, res->f1, q, strrchr(dir, '/') + 1);
+        }
+        free(c->folds[f].dir);
+        c->folds[f].dir = dir;
+        c->folds[f].r = *res;
+        c->folds[f].owner = q;
+        c->rung = r;
+    }
+    for (int i = 0; i < n_runs; i++)
+        free(dirs[i]);
+    free(dirs);
+    free(mine);
+    free(all);
+    return s;
+}
+
 /* The rungs; *interrupted when a stop request came. */
 static unet_status run_rungs(search *S, int *order, int *interrupted)
 {
-    const cv_options *o = S->o;
     const int n = S->g.n;
     int alive = n;
     for (int i = 0; i < n; i++)
@@ -1217,45 +1437,25 @@ static unet_status run_rungs(search *S, int *order, int *interrupted)
                 live[j] = live[j - 1];
                 live[j - 1] = t;
             }
-        for (int i = 0; i < alive; i++) {
-            cfg_state *c = &S->cfgs[live[i]];
-            for (int f = 0; f < S->k; f++) {
-                if (stop_requested(S)) {
-                    *interrupted = 1;
-                    return UNET_OK;
-                }
-                const run_spec sp = {.cfg = c, .fold = f, .rung = r,
-                                     .epochs = (uint64_t)o->epochs,
-                                     .time_limit = S->rungs > 1 ? limit : 0,
-                                     .prev_dir = r > 0 ? c->folds[f].dir : NULL};
-                run_result res;
-                char *dir = NULL;
-                UNET_TRY(run_one(S, &sp, &res, &dir, NULL, interrupted));
-                if (*interrupted) {
-                    free(dir);
-                    return UNET_OK;
-                }
-                if (r > 0)
-                    drop_checkpoint(c->folds[f].dir); /* continued or carried */
-                free(c->folds[f].dir);
-                c->folds[f].dir = dir;
-                c->folds[f].r = res;
-                c->rung = r;
-                /* Only a run cut by time may continue in a later rung. */
-                if (r == S->rungs - 1 || res.end != TRAIN_END_TIME_BUDGET)
-                    drop_checkpoint(dir);
-            }
-            score(S, c);
-        }
+        UNET_TRY(run_round(S, r, live, alive, S->rungs > 1 ? limit : 0, interrupted));
+        if (*interrupted)
+            return UNET_OK;
+        for (int i = 0; i < alive; i++)
+            score(S, &S->cfgs[live[i]]);
         rank(S, order, alive);
         if (r < S->rungs - 1) {
             const int keep = (alive + 1) / 2;
             for (int i = keep; i < alive; i++)
                 for (int f = 0; f < S->k; f++)
-                    drop_checkpoint(S->cfgs[order[i]].folds[f].dir);
+                    if (S->cfgs[order[i]].folds[f].owner == S->rank)
+                        drop_checkpoint(S->cfgs[order[i]].folds[f].dir);
             char title[64];
             snprintf(title, sizeof title, "rung %d: the best %d go on", r, keep);
-            UNET_TRY(report_table(S, order, alive, title));
+            const unet_status s = report_table(S, order, alive, title);
+            if (s != UNET_OK) {
+                S->out->abort_others = S->size > 1; /* the others go on to the next round */
+                return s;
+            }
             alive = keep;
         }
     }
@@ -1275,30 +1475,46 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
     curve_log final_log = {0};
     char *final_dir = NULL, *path = NULL;
     sbuf sum = {0};
+    S.size = 1;
+    if (o->ranks && o->ranks->size > 1) {
+        if (!o->ranks->allgather || o->ranks->rank < 0 || o->ranks->rank >= o->ranks->size)
+            return unet_set_error(UNET_ERR_ARG, "cv_search_run: incomplete cv_ranks");
+        S.rank = o->ranks->rank;
+        S.size = o->ranks->size;
+    }
     unet_status s = setup(&S);
     if (s == UNET_OK) {
         order = malloc((size_t)S.g.n * sizeof *order);
         if (!order)
             s = unet_set_error(UNET_ERR_NOMEM, "out of memory");
     }
+    /* Several ranks: all set up alike (tiles, folds, grid), else all stop here. */
+    s = exchange(&S, s, &interrupted, 0, NULL, NULL, NULL, 0);
     if (s == UNET_OK) {
+        char ranks[96] = "";
+        if (S.size > 1)
+            snprintf(ranks, sizeof ranks, "; %d ranks, each training runs alone (run i of a "
+                     "round on rank i mod %d)", S.size, S.size);
         msg(&S, CV_MSG_NOTE,
-            "%d configuration(s) x %d folds on %d tiles of %dx%d (%d test tile(s))%s; runs in %s",
+            "%d configuration(s) x %d folds on %d tiles of %dx%d (%d test tile(s))%s; runs in %s%s",
             S.g.n, S.k, S.set.n, S.width, S.height, S.n_test,
-            S.rungs > 1 ? ", successive halving" : "", S.dir);
+            S.rungs > 1 ? ", successive halving" : "", S.dir, ranks);
         s = run_rungs(&S, order, &interrupted);
     }
     if (s == UNET_OK && !interrupted) {
         s = report_table(&S, order, S.g.n, "cross-validation ranking (mean \xc2\xb1 sample "
                                            "standard deviation over folds):");
-        if (s == UNET_OK)
+        if (s == UNET_OK && S.rank == 0)
             s = write_grid_csv(&S, order, S.g.n);
+        /* Several ranks: rank 0's table written and no stop request on any
+         * rank, or every rank stops here. */
+        s = exchange(&S, s, &interrupted, 1, NULL, NULL, NULL, 0);
     }
     const cfg_state *best = S.cfgs && order ? &S.cfgs[order[0]] : NULL;
     if (s == UNET_OK && !interrupted && !isfinite(best->miou_mean))
         s = unet_set_error(UNET_ERR_INVALID, "no configuration was validated (no run finished "
                                              "an epoch?)");
-    int retrain_epochs = 0;
+    int retrain_epochs = 0, retraining = 0;
     if (s == UNET_OK && !interrupted) {
         sbuf t = {0};
         sb_printf(&t, "best: %s\n", best->label);
@@ -1318,19 +1534,35 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
         free(t.s);
         const double e = isfinite(best->epoch_mean) ? round(best->epoch_mean) : o->epochs;
         retrain_epochs = e < 1 ? 1 : e > o->epochs ? o->epochs : (int)e;
+        /* Several ranks: data-parallel when the batch splits evenly (the
+         * trainer's own path), else rank 0 alone while the others wait. */
+        const int dp = S.size > 1 && o->ranks->attach && o->batch % S.size == 0;
+        char how[128] = "";
+        if (dp)
+            snprintf(how, sizeof how, ", data-parallel over %d ranks", S.size);
+        else if (S.size > 1)
+            snprintf(how, sizeof how, ", on rank 0 alone (--batch %d does not split over %d "
+                     "ranks)", o->batch, S.size);
         msg(&S, CV_MSG_NOTE, "retraining %s on all %d training tiles for %d epoch(s) (the mean "
-            "best epoch %.2f)", best->label, S.all.n_train, retrain_epochs, best->epoch_mean);
+            "best epoch %.2f)%s", best->label, S.all.n_train, retrain_epochs, best->epoch_mean,
+            how);
         const run_spec sp = {.cfg = best, .fold = -1, .rung = 0,
-                             .epochs = (uint64_t)retrain_epochs, .time_limit = S.share};
+                             .epochs = (uint64_t)retrain_epochs, .time_limit = S.share, .dp = dp};
         run_result res;
-        if (stop_requested(&S))
-            interrupted = 1;
-        else
+        retraining = 1;
+        if (S.size == 1 && stop_requested(&S)) {
+            interrupted = 1; /* several ranks: looked at in the exchange above */
+        } else if (dp || S.rank == 0) {
             s = run_one(&S, &sp, &res, &final_dir, &fin, &interrupted);
+            /* A failure one rank alone saw leaves the others in a collective. */
+            if (dp && s != UNET_OK && !out->failed_everywhere)
+                out->abort_others = 1;
+        }
     }
+    const int lead = S.rank == 0; /* evaluates, writes the summary and the model */
     unet_metrics test;
     int have_test = 0;
-    if (s == UNET_OK && !interrupted && S.n_test > 0) {
+    if (s == UNET_OK && !interrupted && lead && S.n_test > 0) {
         s = evaluate(&S, fin.params, S.test_idx, S.n_test, &test);
         have_test = s == UNET_OK;
         if (have_test)
@@ -1338,12 +1570,12 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
                 "%.4f, macro F1 %.4f, pixel accuracy %.4f",
                 S.n_test, test.mean_iou, test.macro_f1, test.pixel_accuracy);
     }
-    if (s == UNET_OK && !interrupted) {
+    if (s == UNET_OK && !interrupted && lead) {
         sb_printf(&sum, "{\"program\":\"unet-train\",\"version\":\"" UNET_VERSION_STRING
                         "\",\"mode\":\"%s\",\"folds\":%d,\"configurations\":%d,\"rungs\":%d,"
-                        "\"budget_seconds\":",
+                        "\"ranks\":%d,\"budget_seconds\":",
                   S.rungs > 1 || o->budget > 0 ? "successive_halving" : "grid", S.k, S.g.n,
-                  S.rungs);
+                  S.rungs, S.size);
         sb_num(&sum, o->budget > 0 ? o->budget : NAN);
         sb_printf(&sum, ",\"runs\":%d,\"runs_trained\":%d,\"runs_resumed\":%d,"
                         "\"runs_skipped\":%d,\"runs_carried\":%d,\"ranking\":[",
@@ -1377,13 +1609,13 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
         if (sum.nomem)
             s = unet_set_error(UNET_ERR_NOMEM, "out of memory");
     }
-    if (s == UNET_OK && !interrupted) {
+    if (s == UNET_OK && !interrupted && lead) {
         s = export_model(&S, fin.params, sum.s);
         if (s == UNET_OK)
             msg(&S, CV_MSG_NOTE, "wrote %s (%s, %d epoch(s) on all training tiles)", o->out,
                 best->label, retrain_epochs);
     }
-    if (s == UNET_OK && !interrupted) {
+    if (s == UNET_OK && !interrupted && lead) {
         /* The retrain's log beside the model, and the curves. */
         char *src = join(final_dir, "/log.csv");
         path = join(S.stem, ".log.csv");
@@ -1399,7 +1631,11 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
             s = path ? text_file_write(path, sum.s, sum.len)
                      : unet_set_error(UNET_ERR_NOMEM, "out of memory");
     }
-    if (s == UNET_OK && !interrupted) {
+    /* Several ranks: every rank ends with rank 0's outcome (a failure, a
+     * stop during its retrain), not before it is done. */
+    if (retraining && !out->abort_others)
+        s = exchange(&S, s, &interrupted, 0, NULL, NULL, NULL, 0);
+    if (s == UNET_OK && !interrupted && lead) {
         out->summary_json = sum.s;
         sum.s = NULL;
     }

@@ -39,6 +39,20 @@
  * limits and the tile counts. A repeated command skips runs whose result
  * exists and resumes unfinished ones from their checkpoints.
  *
+ * Several processes (cv_options.ranks, under mpirun): a round is the runs of
+ * one rung (all of a grid without a budget), numbered i = configuration's
+ * place in grid order among the rung's configurations x K + fold; rank
+ * i mod N trains run i alone (no gradient exchange inside a run) and writes
+ * its folder. After the round every rank gathers every run's result through
+ * the ranks (not through the files), so all rank and halve identically, and
+ * a failure or stop request on any rank ends the search on all of them.
+ * Rank 0 alone reports, writes the table, the summary and the model. The
+ * retrain is data-parallel over all ranks when --batch divides evenly
+ * (rank 0 writes its files), else rank 0 trains it alone. A run continued in
+ * a later rung by another rank than the one before, and a resumed
+ * data-parallel retrain, read folders other ranks wrote: they need STEM.search
+ * on a filesystem every rank shares.
+ *
  * Library code: prints nothing; messages go to the caller's callback. */
 #ifndef UNET_TRAINER_CV_SEARCH_H
 #define UNET_TRAINER_CV_SEARCH_H
@@ -49,7 +63,9 @@
 #include <unet/palette.h>
 #include <unet/unet.h>
 
+#include "dist_hooks.h"
 #include "grid.h"
+#include "net.h"
 
 typedef enum cv_message_kind {
     CV_MSG_NOTE = 0,    /* progress: a run starts or ends, a rung's choice */
@@ -57,6 +73,20 @@ typedef enum cv_message_kind {
     CV_MSG_WARNING = 2,
     CV_MSG_REPORT = 3   /* tables: per fold, ranking, test scores */
 } cv_message_kind;
+
+/* The other processes of a search started by mpirun. Plain function
+ * pointers, so the trainer library never links MPI (trainer/distributed.c
+ * fills them; see dist_hooks.h for the same idea in training). */
+typedef struct cv_ranks {
+    int rank, size;
+    void *ctx;
+    /* all[r * bytes, (r + 1) * bytes) = mine of rank r, for every rank r;
+     * the same on every rank. Every rank calls it at the same points. */
+    unet_status (*allgather)(void *ctx, const void *mine, void *all, size_t bytes);
+    /* Data-parallel hooks for training params (the retrain); NULL: the
+     * retrain runs on rank 0 alone. */
+    unet_status (*attach)(void *ctx, unet_params *params, train_dist *hooks);
+} cv_ranks;
 
 typedef struct cv_options {
     const char *tiles;      /* tiles folder */
@@ -80,12 +110,19 @@ typedef struct cv_options {
     volatile sig_atomic_t *stop; /* may be NULL */
     void (*message)(void *user, int kind, const char *text);
     void *user;
+    const cv_ranks *ranks; /* NULL: one process */
 } cv_options;
 
 typedef struct cv_outcome {
     int interrupted; /* *stop was set: the run under way saved its checkpoint */
-    int runs, trained, resumed, skipped, carried;
-    char *summary_json; /* the summary (also in STEM.search/summary.json); free() */
+    int runs, trained, resumed, skipped, carried; /* over all ranks (on rank 0) */
+    char *summary_json; /* the summary (also in STEM.search/summary.json); free();
+                           NULL on ranks other than 0 */
+    /* Several ranks, when cv_search_run fails: */
+    int failed_everywhere; /* every rank returns this failure and message */
+    int abort_others;      /* this rank failed where the others wait for it (inside
+                              the data-parallel retrain, or out of memory at an
+                              exchange): end them all */
 } cv_outcome;
 
 unet_status cv_search_run(const cv_options *o, cv_outcome *out);

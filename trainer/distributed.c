@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cv_search.h"
 #include "distributed.h"
 #include "error.h"
 #include "launch_env.h"
@@ -27,7 +28,7 @@ typedef struct placed {
 
 struct dist {
     int rank, size, local_size;
-    MPI_Comm grads_comm, small_comm;
+    MPI_Comm grads_comm, small_comm, search_comm;
     unet_params *params;
     float *buf;           /* all trainable grads, packed in ready order */
     size_t n_floats, fill, bucket_start, bucket_floats;
@@ -70,6 +71,7 @@ int dist_init(int *argc, char ***argv, const char *prog, dist **out)
     MPI_Comm_size(MPI_COMM_WORLD, &d->size);
     MPI_Comm_dup(MPI_COMM_WORLD, &d->grads_comm);
     MPI_Comm_dup(MPI_COMM_WORLD, &d->small_comm);
+    MPI_Comm_dup(MPI_COMM_WORLD, &d->search_comm);
     d->local_size = launch_env_local_size();
     if (d->local_size < 1) {
         MPI_Comm node;
@@ -253,6 +255,46 @@ void dist_get_stats(const dist *d, dist_stats *out)
         memset(out, 0, sizeof *out);
 }
 
+/* The search's exchange after each round. A rank that finished its runs
+ * waits here while others still train: it polls with sleeps instead of
+ * blocking in MPI, whose wait spins on a core the others need. */
+static unet_status search_allgather(void *ctx, const void *mine, void *all, size_t bytes)
+{
+    dist *d = ctx;
+    if (bytes > (size_t)INT32_MAX)
+        return unet_set_error(UNET_ERR_LIMIT, "search exchange of %zu bytes per rank", bytes);
+    MPI_Request req;
+    if (MPI_Iallgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, d->search_comm,
+                       &req) != MPI_SUCCESS)
+        return unet_set_error(UNET_ERR_IO, "rank %d: MPI_Iallgather of search results failed",
+                              d->rank);
+    const struct timespec nap = {0, 2 * 1000 * 1000};
+    for (;;) {
+        int done = 0;
+        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return unet_set_error(UNET_ERR_IO, "rank %d: waiting for the search results failed",
+                                  d->rank);
+        if (done)
+            return UNET_OK;
+        nanosleep(&nap, NULL);
+    }
+}
+
+static unet_status search_attach(void *ctx, unet_params *params, train_dist *hooks)
+{
+    return dist_attach(ctx, params, hooks);
+}
+
+void dist_search_ranks(dist *d, struct cv_ranks *out)
+{
+    if (!d) {
+        *out = (cv_ranks){.rank = 0, .size = 1};
+        return;
+    }
+    *out = (cv_ranks){.rank = d->rank, .size = d->size, .ctx = d,
+                      .allgather = search_allgather, .attach = search_attach};
+}
+
 void dist_abort(dist *d, int status)
 {
     if (d)
@@ -265,6 +307,7 @@ void dist_finish(dist *d)
         return;
     MPI_Comm_free(&d->grads_comm);
     MPI_Comm_free(&d->small_comm);
+    MPI_Comm_free(&d->search_comm);
     free(d->buf);
     free(d->place);
     free(d->req);

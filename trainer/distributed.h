@@ -15,6 +15,7 @@
 #include "net.h"
 
 typedef struct dist dist;
+struct cv_ranks;
 
 typedef struct dist_stats {
     double wait_seconds;   /* blocked in MPI: gradient buckets not yet summed, BN and loss sums */
@@ -39,6 +40,11 @@ int dist_default_threads(const dist *d);
 /* Fills hooks for training params (they must outlive the run). */
 unet_status dist_attach(dist *d, unet_params *params, train_dist *hooks);
 void dist_get_stats(const dist *d, dist_stats *out);
+/* Fills the search's link to the other ranks (cv_search.h): rank and size,
+ * an allgather that waits asleep (the other ranks may train for minutes and
+ * need the cores), and dist_attach for the data-parallel retrain. Call it
+ * on every rank; d NULL or the build without MPI: one process. */
+void dist_search_ranks(dist *d, struct cv_ranks *out);
 /* Ends every rank at once (a failure only this rank saw). */
 void dist_abort(dist *d, int status);
 /* Finalises MPI and frees d (NULL is fine). */

@@ -311,12 +311,25 @@ static void usage(FILE *f)
 "                        STEM.search/summary.json (--json prints it). The same\n"
 "                        command again skips finished runs and resumes the\n"
 "                        unfinished one from its checkpoint; --force retrains all\n"
+"                        Under mpirun -np N (built with MPI) each run trains in\n"
+"                        one process: run i of a round (a rung; the whole grid\n"
+"                        without --budget) on rank i mod N, --threads defaulting\n"
+"                        to the cores over the ranks on the machine; results are\n"
+"                        exchanged through MPI after each round, so every rank\n"
+"                        ranks and halves alike, and a failure or stop on one\n"
+"                        rank ends all. Rank 0 prints and writes the table, the\n"
+"                        summary and MODEL; the retrain is data-parallel over the\n"
+"                        N ranks when N divides --batch, else on rank 0 alone.\n"
+"                        Each rank writes the folders of its runs: --budget (a\n"
+"                        run may continue on another rank) and resuming the\n"
+"                        retrain need STEM.search on a filesystem all ranks share\n"
 "\n"
 "Data-parallel (built with MPI): mpirun -np N unet-train ... splits each --batch\n"
 "over N processes (N must divide it) and averages gradients with MPI_Allreduce;\n"
 "batch norm uses the whole batch's statistics; the tiles, augmentation and\n"
 "dropout of a step are those of one process. Rank 0 writes every file; all\n"
 "ranks --resume from the same checkpoint (a shared folder across machines).\n"
+"With --cv, --grid or --budget the ranks share out whole runs instead (above).\n"
 "\n"
 "Each epoch prints train loss, validation loss, pixel accuracy, per-class\n"
 "precision, recall, F1 and IoU, mIoU and macro F1 (means over the classes present\n"
@@ -1359,8 +1372,9 @@ static void search_message(void *user, int kind, const char *text)
 static int run_search(app *a)
 {
     const options *o = &a->o;
-    if (g_size > 1 || o->init) {
-        err("--cv, --grid and --budget run in one process and from scratch (no mpirun, no --init)");
+    if (o->init) {
+        if (g_rank == 0) /* every rank finds it; one message */
+            err("--cv, --grid and --budget train from scratch (no --init)");
         return EXIT_USAGE;
     }
     cv_options c = {.tiles = o->tiles, .folds_file = o->folds_file, .out = o->out,
@@ -1387,17 +1401,30 @@ static int run_search(app *a)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    /* Under mpirun: the runs are shared out over the ranks (cv_search.h). */
+    cv_ranks ranks;
+    if (g_size > 1) {
+        dist_search_ranks(g_dist, &ranks);
+        c.ranks = &ranks;
+    }
     cv_outcome out;
     const unet_status s = cv_search_run(&c, &out);
     if (s != UNET_OK) {
-        err("%s", unet_last_error());
+        if (!out.failed_everywhere || g_rank == 0) /* the same message on every rank */
+            err("%s", unet_last_error());
+        if (out.abort_others)
+            dist_abort(g_dist, EXIT_FAILED);
         return s == UNET_ERR_ARG ? EXIT_USAGE : EXIT_FAILED;
     }
     if (out.interrupted) {
-        fprintf(stderr, PROG ": interrupted; finished runs and the checkpoint of the run under "
-                        "way are kept: the same command continues\n");
+        if (g_rank == 0)
+            fprintf(stderr, PROG ": interrupted; finished runs and the checkpoint%s of the "
+                            "run%s under way are kept: the same command continues\n",
+                    g_size > 1 ? "s" : "", g_size > 1 ? "s" : "");
         return EXIT_INTERRUPTED;
     }
+    if (!out.summary_json)
+        return EXIT_DONE; /* ranks other than 0: rank 0 reports */
     int rc = EXIT_DONE;
     if (o->json)
         printf("%s\n", out.summary_json);
@@ -1415,7 +1442,7 @@ static int run(app *a)
         o->threads = dist_default_threads(g_dist);
     if (o->threads > 0)
         omp_set_num_threads(o->threads);
-    if (o->batch % g_size) {
+    if (o->batch % g_size && !(o->cv || o->grid || o->budget > 0)) {
         if (g_rank == 0) /* every rank finds it; one message */
             err("--batch %ld cannot be split over %d processes: give a multiple of %d", o->batch,
                 g_size, g_size);
@@ -1446,11 +1473,6 @@ static int run(app *a)
     if (o->ignore_label < a->pal.n_classes) {
         err("--ignore-label %d is a class id (there are %d classes)", o->ignore_label,
             a->pal.n_classes);
-        return EXIT_USAGE;
-    }
-    if ((o->cv || o->grid || o->budget > 0) && g_size > 1) {
-        if (g_rank == 0) /* the search would run whole on every rank */
-            err("--cv, --grid and --budget run in one process: start them without mpirun");
         return EXIT_USAGE;
     }
     if (o->cv || o->grid || o->budget > 0)
