@@ -21,77 +21,14 @@
 #include "optimizer.h"
 #include "schedule.h"
 #include "text_file.h"
+#include "text_format.h"
 #include "train_loop.h"
 
 #define CV_MAX_FOLDS 64
 
-/* ---- a growing string ------------------------------------------------------------ */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int nomem;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) UNET_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->nomem)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        const size_t room = b->cap - b->len;
-        const int n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->nomem = 1;
-            return;
-        }
-        if ((size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        const size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->nomem = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_printf(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            sb_printf(b, "\\%c", *p);
-        else if (*p < 0x20)
-            sb_printf(b, "\\u%04x", *p);
-        else
-            sb_printf(b, "%c", *p);
-    }
-    sb_printf(b, "\"");
-}
-
-static void sb_num(sbuf *b, double v)
-{
-    if (isfinite(v))
-        sb_printf(b, "%.17g", v);
-    else
-        sb_printf(b, "null");
-}
-
-static void csv_num(sbuf *b, double v)
-{
-    if (isfinite(v))
-        sb_printf(b, ",%.6g", v);
-    else
-        sb_printf(b, ",");
-}
+/* JSON numbers of results round-trip doubles exactly, so a search read back
+ * prints the same tables as the one that trained. */
+static void sb_num(sbuf *b, double v) { sb_json_number(b, v, 17); }
 
 /* ---- reading back our own JSON -------------------------------------------------- */
 
@@ -151,48 +88,6 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-static char *join(const char *a, const char *b)
-{
-    const size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 1);
-    if (s) {
-        memcpy(s, a, la);
-        memcpy(s + la, b, lb + 1);
-    }
-    return s;
-}
-
-static void format_duration(double s, char *buf, size_t size)
-{
-    if (!(s >= 0) || s > 1e8)
-        snprintf(buf, size, "?");
-    else if (s < 60)
-        snprintf(buf, size, "%.1fs", s);
-    else if (s < 3600)
-        snprintf(buf, size, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-    else
-        snprintf(buf, size, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-}
-
-static const char *end_name(int end)
-{
-    switch (end) {
-    case TRAIN_END_MAX_STEPS: return "max_steps";
-    case TRAIN_END_TIME_BUDGET: return "time_budget";
-    case TRAIN_END_EARLY_STOP: return "early_stop";
-    case TRAIN_END_INTERRUPTED: return "interrupted";
-    default: return "epochs";
-    }
-}
-
-static int end_from_name(const char *s)
-{
-    for (int e = TRAIN_END_EPOCHS; e <= TRAIN_END_INTERRUPTED; e++)
-        if (strcmp(s, end_name(e)) == 0)
-            return e;
-    return -1;
-}
-
 static void config_json(sbuf *b, const grid_config *c)
 {
     sb_printf(b, "{\"lr\":");
@@ -203,7 +98,7 @@ static void config_json(sbuf *b, const grid_config *c)
     sb_printf(b, ",\"weight_decay\":");
     sb_num(b, c->weight_decay);
     sb_printf(b, ",\"class_weights\":");
-    sb_str(b, c->class_weights);
+    sb_json_string(b, c->class_weights);
     sb_printf(b, "}");
 }
 
@@ -370,7 +265,7 @@ static unet_status load_data(search *S)
 {
     const cv_options *o = S->o;
     UNET_TRY(tile_set_scan(o->tiles, &S->set));
-    char *folds = o->folds_file ? strdup(o->folds_file) : join(o->tiles, "/folds.tsv");
+    char *folds = o->folds_file ? strdup(o->folds_file) : str_concat(o->tiles, "/folds.tsv");
     if (!folds)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");
     if (!o->folds_file && !text_file_exists(folds)) {
@@ -522,7 +417,7 @@ static unet_status run_dir(const search *S, const run_spec *sp, const tile_split
                  (unsigned)(h ^ (h >> 32)));
     else
         snprintf(name, sizeof name, "/%s.final.%08x", sp->cfg->slug, (unsigned)(h ^ (h >> 32)));
-    *dir = join(S->dir, name);
+    *dir = str_concat(S->dir, name);
     return *dir ? UNET_OK : unet_set_error(UNET_ERR_NOMEM, "out of memory");
 }
 
@@ -533,7 +428,7 @@ static unet_status read_result(const char *path, const char *id, run_result *r)
     UNET_TRY(text_file_read(path, &t, NULL));
     char got[400], end[32];
     int bad = json_string(t, "id", got, sizeof got) != 0 || strcmp(got, id) != 0 ||
-              json_string(t, "end", end, sizeof end) != 0 || end_from_name(end) < 0;
+              json_string(t, "end", end, sizeof end) != 0 || train_end_from_name(end) < 0;
     struct {
         const char *key;
         double *v;
@@ -545,7 +440,7 @@ static unet_status read_result(const char *path, const char *id, run_result *r)
     for (size_t i = 0; !bad && i < sizeof keys / sizeof keys[0]; i++)
         bad = json_number(t, keys[i].key, keys[i].v) != 0;
     if (!bad)
-        r->end = end_from_name(end);
+        r->end = train_end_from_name(end);
     free(t);
     if (bad)
         return unet_set_error(UNET_ERR_PARSE, "%s is not a result of run %s", path, id);
@@ -559,11 +454,11 @@ static unet_status write_result(const search *S, const run_spec *sp, const char 
 {
     sbuf b = {0};
     sb_printf(&b, "{\"id\":");
-    sb_str(&b, id);
+    sb_json_string(&b, id);
     sb_printf(&b, ",\"config\":");
     config_json(&b, &sp->cfg->c);
     sb_printf(&b, ",\"label\":");
-    sb_str(&b, sp->cfg->label);
+    sb_json_string(&b, sp->cfg->label);
     if (sp->fold >= 0)
         sb_printf(&b, ",\"fold\":%d", sp->fold);
     else
@@ -572,7 +467,7 @@ static unet_status write_result(const search *S, const run_spec *sp, const char 
               (unsigned long long)sp->epochs);
     sb_num(&b, sp->time_limit > 0 ? sp->time_limit : NAN);
     sb_printf(&b, ",\"end\":\"%s\",\"epochs_completed\":%.0f,\"steps\":%.0f,\"steps_per_epoch\":%.0f",
-              end_name(r->end), r->epochs_completed, r->steps, r->steps_per_epoch);
+              train_end_name(r->end), r->epochs_completed, r->steps, r->steps_per_epoch);
     sb_printf(&b, ",\"best_epoch\":");
     sb_num(&b, r->best_epoch);
     sb_printf(&b, ",\"best_epoch_fraction\":");
@@ -593,7 +488,7 @@ static unet_status write_result(const search *S, const run_spec *sp, const char 
     sb_printf(&b, ",\"rank\":%d,\"processes\":%d", S->rank, sp->dp ? S->size : 1);
     sb_printf(&b, ",\"carried_from\":");
     if (carried_from)
-        sb_str(&b, carried_from);
+        sb_json_string(&b, carried_from);
     else
         sb_printf(&b, "null");
     sb_printf(&b, ",\"finished_unix\":%lld}\n", (long long)time(NULL));
@@ -658,14 +553,14 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
     if (s != UNET_OK)
         return s;
     const char *id = strrchr(dir, '/') + 1;
-    result = join(dir, "/result.json");
-    ckpt = join(dir, "/last.ckpt");
-    logp = join(dir, "/log.csv");
-    png = join(dir, "/curves.png");
+    result = str_concat(dir, "/result.json");
+    ckpt = str_concat(dir, "/last.ckpt");
+    logp = str_concat(dir, "/log.csv");
+    png = str_concat(dir, "/curves.png");
     if (sp->prev_dir) {
-        prev_result = join(sp->prev_dir, "/result.json");
-        prev_ckpt = join(sp->prev_dir, "/last.ckpt");
-        prev_log = join(sp->prev_dir, "/log.csv");
+        prev_result = str_concat(sp->prev_dir, "/result.json");
+        prev_ckpt = str_concat(sp->prev_dir, "/last.ckpt");
+        prev_log = str_concat(sp->prev_dir, "/log.csv");
     }
     if (!result || !ckpt || !logp || !png ||
         (sp->prev_dir && (!prev_result || !prev_ckpt || !prev_log))) {
@@ -739,7 +634,7 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
         if (s == UNET_OK) {
             S->out->carried++;
             msg(S, CV_MSG_NOTE, "%s, %s%s: ended at rung %d (%s); result carried over",
-                sp->cfg->label, what, rung_txt, sp->rung - 1, end_name(prev.end));
+                sp->cfg->label, what, rung_txt, sp->rung - 1, train_end_name(prev.end));
         }
         goto done;
     }
@@ -822,7 +717,7 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
     /* Stored in the checkpoint: the run, its configuration and the session count. */
     sbuf cfgj = {0};
     sb_printf(&cfgj, "{\"run\":");
-    sb_str(&cfgj, id);
+    sb_json_string(&cfgj, id);
     sb_printf(&cfgj, ",\"config\":");
     config_json(&cfgj, &sp->cfg->c);
     sb_printf(&cfgj, ",\"sessions\":%.0f}", sessions + 1);
@@ -874,13 +769,13 @@ static unet_status run_one(search *S, const run_spec *sp, run_result *res, char 
     if (curves_plot_log(&log, png) != UNET_OK)
         msg(S, CV_MSG_WARNING, "no curves for %s: %s", id, unet_last_error());
     char dur[32];
-    format_duration(res->seconds, dur, sizeof dur);
+    format_duration(res->seconds, 1, dur, sizeof dur);
     const double trained = spe ? res->steps / (double)spe : 0;
     if (split->n_val)
         msg(S, CV_MSG_NOTE, "%s, %s: val mIoU %.4f, macro F1 %.4f (best epoch %.0f; %.1f epochs "
             "trained, %s, ended by %s)",
             sp->cfg->label, what, res->miou, res->f1, res->best_epoch, trained, dur,
-            end_name(res->end));
+            train_end_name(res->end));
     else if (res->end == TRAIN_END_TIME_BUDGET)
         msg(S, CV_MSG_WARNING, "the retrain used up its share of the budget after %.1f of %llu "
             "epochs", trained, (unsigned long long)sp->epochs);
@@ -922,7 +817,7 @@ done:
 /* Removes a finished run's checkpoint once nothing continues it. */
 static void drop_checkpoint(const char *dir)
 {
-    char *p = join(dir, "/last.ckpt");
+    char *p = str_concat(dir, "/last.ckpt");
     if (p)
         unlink(p);
     free(p);
@@ -1022,7 +917,7 @@ static unet_status report_table(search *S, const int *order, int n, const char *
         char a[48], b[48], dur[32], rung[16] = "";
         pm(a, sizeof a, c->miou_mean, c->miou_std);
         pm(b, sizeof b, c->f1_mean, c->f1_std);
-        format_duration(c->seconds, dur, sizeof dur);
+        format_duration(c->seconds, 1, dur, sizeof dur);
         if (S->rungs > 1)
             snprintf(rung, sizeof rung, "%4d  ", c->rung);
         sb_printf(&t, "%4d  ", i + 1);
@@ -1054,27 +949,27 @@ static unet_status write_grid_csv(search *S, const int *order, int n)
     for (int i = 0; i < n; i++) {
         const cfg_state *c = &S->cfgs[order[i]];
         sb_printf(&b, "%d,\"%s\"", i + 1, c->label);
-        csv_num(&b, c->c.lr);
+        sb_csv_number(&b, c->c.lr);
         sb_printf(&b, ",%d,%d,%d", c->c.filters, c->c.depth, c->c.batchnorm);
-        csv_num(&b, c->c.dropout);
-        csv_num(&b, c->c.weight_decay);
+        sb_csv_number(&b, c->c.dropout);
+        sb_csv_number(&b, c->c.weight_decay);
         sb_printf(&b, ",\"%s\",%d,%d", c->c.class_weights, c->rung, c->n_scored);
-        csv_num(&b, c->miou_mean);
-        csv_num(&b, c->miou_std);
-        csv_num(&b, c->f1_mean);
-        csv_num(&b, c->f1_std);
-        csv_num(&b, c->epoch_mean);
+        sb_csv_number(&b, c->miou_mean);
+        sb_csv_number(&b, c->miou_std);
+        sb_csv_number(&b, c->f1_mean);
+        sb_csv_number(&b, c->f1_std);
+        sb_csv_number(&b, c->epoch_mean);
         sb_printf(&b, ",%zu", c->params);
-        csv_num(&b, c->seconds);
+        sb_csv_number(&b, c->seconds);
         for (int f = 0; f < S->k; f++)
-            csv_num(&b, c->folds[f].r.done ? c->folds[f].r.miou : NAN);
+            sb_csv_number(&b, c->folds[f].r.done ? c->folds[f].r.miou : NAN);
         for (int f = 0; f < S->k; f++)
-            csv_num(&b, c->folds[f].r.done ? c->folds[f].r.f1 : NAN);
+            sb_csv_number(&b, c->folds[f].r.done ? c->folds[f].r.f1 : NAN);
         sb_printf(&b, "\n");
     }
     if (b.nomem)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");
-    char *path = join(S->stem, ".grid.csv");
+    char *path = str_concat(S->stem, ".grid.csv");
     unet_status s = path ? text_file_write(path, b.s, b.len)
                          : unet_set_error(UNET_ERR_NOMEM, "out of memory");
     free(path);
@@ -1149,7 +1044,7 @@ static void fold_json(sbuf *b, const search *S, const cfg_state *c)
         sb_num(b, r->done ? r->seconds : NAN);
         sb_printf(b, ",\"run\":");
         if (c->folds[f].dir)
-            sb_str(b, strrchr(c->folds[f].dir, '/') + 1);
+            sb_json_string(b, strrchr(c->folds[f].dir, '/') + 1);
         else
             sb_printf(b, "null");
         sb_printf(b, "}");
@@ -1160,7 +1055,7 @@ static void fold_json(sbuf *b, const search *S, const cfg_state *c)
 static void cfg_json(sbuf *b, const search *S, const cfg_state *c)
 {
     sb_printf(b, "{\"label\":");
-    sb_str(b, c->label);
+    sb_json_string(b, c->label);
     sb_printf(b, ",\"config\":");
     config_json(b, &c->c);
     sb_printf(b, ",\"rung\":%d,\"miou_mean\":", c->rung);
@@ -1184,12 +1079,12 @@ static void cfg_json(sbuf *b, const search *S, const cfg_state *c)
  * per epoch, where every scored fold has the epoch) beside them. */
 static void plot_final(search *S, const cfg_state *best, const curve_log *final_log)
 {
-    char *png = join(S->stem, ".curves.png");
+    char *png = str_concat(S->stem, ".curves.png");
     int n_cv = 0;
     curve_log folds[CV_MAX_FOLDS];
     memset(folds, 0, sizeof folds);
     for (int f = 0; f < S->k; f++) {
-        char *p = best->folds[f].dir ? join(best->folds[f].dir, "/log.csv") : NULL;
+        char *p = best->folds[f].dir ? str_concat(best->folds[f].dir, "/log.csv") : NULL;
         if (p && curve_log_read(p, &folds[n_cv]) == UNET_OK)
             n_cv++;
         else
@@ -1275,7 +1170,7 @@ static unet_status setup(search *S)
     const size_t n = strlen(o->out);
     S->stem = n > 5 && strcmp(o->out + n - 5, ".onnx") == 0 ? strndup(o->out, n - 5)
                                                             : strdup(o->out);
-    S->dir = S->stem ? join(S->stem, ".search") : NULL;
+    S->dir = S->stem ? str_concat(S->stem, ".search") : NULL;
     S->cfgs = calloc((size_t)S->g.n, sizeof *S->cfgs);
     if (!S->stem || !S->dir || !S->cfgs)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");
@@ -1588,9 +1483,9 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
         cfg_json(&sum, &S, best);
         sb_printf(&sum, ",\"retrain\":{\"epochs\":%d,\"train_tiles\":%d,\"run\":", retrain_epochs,
                   S.all.n_train);
-        sb_str(&sum, strrchr(final_dir, '/') + 1);
+        sb_json_string(&sum, strrchr(final_dir, '/') + 1);
         sb_printf(&sum, ",\"model\":");
-        sb_str(&sum, o->out);
+        sb_json_string(&sum, o->out);
         sb_printf(&sum, "},\"test\":");
         if (have_test) {
             sb_printf(&sum, "{\"tiles\":%d,\"miou\":", S.n_test);
@@ -1617,8 +1512,8 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
     }
     if (s == UNET_OK && !interrupted && lead) {
         /* The retrain's log beside the model, and the curves. */
-        char *src = join(final_dir, "/log.csv");
-        path = join(S.stem, ".log.csv");
+        char *src = str_concat(final_dir, "/log.csv");
+        path = str_concat(S.stem, ".log.csv");
         if (src && path && curve_log_read(src, &final_log) == UNET_OK)
             s = curve_log_write(path, &final_log);
         unet_clear_error();
@@ -1626,7 +1521,7 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
         if (s == UNET_OK)
             plot_final(&S, best, &final_log);
         free(path);
-        path = join(S.dir, "/summary.json");
+        path = str_concat(S.dir, "/summary.json");
         if (s == UNET_OK)
             s = path ? text_file_write(path, sum.s, sum.len)
                      : unet_set_error(UNET_ERR_NOMEM, "out of memory");

@@ -511,3 +511,22 @@ unet_status train_run(const train_data *d, const train_options *o, train_state *
     free(L.red);
     return s;
 }
+
+const char *train_end_name(int end)
+{
+    switch (end) {
+    case TRAIN_END_MAX_STEPS: return "max_steps";
+    case TRAIN_END_TIME_BUDGET: return "time_budget";
+    case TRAIN_END_EARLY_STOP: return "early_stop";
+    case TRAIN_END_INTERRUPTED: return "interrupted";
+    default: return "epochs";
+    }
+}
+
+int train_end_from_name(const char *name)
+{
+    for (int e = TRAIN_END_EPOCHS; e <= TRAIN_END_INTERRUPTED; e++)
+        if (strcmp(name, train_end_name(e)) == 0)
+            return e;
+    return -1;
+}

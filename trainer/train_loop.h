@@ -82,6 +82,12 @@ typedef enum train_end {
     TRAIN_END_INTERRUPTED /* *stop was set; state saved when a checkpoint path is given */
 } train_end;
 
+/* "epochs", "max_steps", "time_budget", "early_stop", "interrupted" (as logs
+ * and summaries write them); train_end_from_name is the inverse, -1 when
+ * unknown. */
+const char *train_end_name(int end);
+int train_end_from_name(const char *name);
+
 typedef struct train_options {
     int batch;
     uint64_t epochs;

@@ -33,6 +33,8 @@
 #include "optimizer.h"
 #include "run_lock.h"
 #include "schedule.h"
+#include "text_file.h"
+#include "text_format.h"
 #include "train_loop.h"
 
 #define PROG "unet-train"
@@ -105,65 +107,8 @@ static void warn(const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- a growing string, for JSON ---------------------------------------------- */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int nomem;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->nomem)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        const size_t room = b->cap - b->len;
-        const int n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->nomem = 1;
-            return;
-        }
-        if ((size_t)n < room) {
-            b->len += (size_t)n;
-            return;
-        }
-        const size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->nomem = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-}
-
-static void sb_json_string(sbuf *b, const char *s)
-{
-    sb_printf(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            sb_printf(b, "\\%c", *p);
-        else if (*p < 0x20)
-            sb_printf(b, "\\u%04x", *p);
-        else
-            sb_printf(b, "%c", *p);
-    }
-    sb_printf(b, "\"");
-}
-
-/* A finite number, or null. */
-static void sb_num(sbuf *b, double v)
-{
-    if (isfinite(v))
-        sb_printf(b, "%.9g", v);
-    else
-        sb_printf(b, "null");
-}
+/* A float of the summary or log as JSON (9 digits give it back exactly). */
+static void sb_num(sbuf *b, double v) { sb_json_number(b, v, 9); }
 
 /* ---- options ----------------------------------------------------------------- */
 
@@ -595,17 +540,6 @@ typedef struct paths {
     char *stem, *last_model, *csv, *jsonl, *ckpt_dir, *ckpt;
 } paths;
 
-static char *concat2(const char *a, const char *b)
-{
-    const size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 1);
-    if (s) {
-        memcpy(s, a, la);
-        memcpy(s + la, b, lb + 1);
-    }
-    return s;
-}
-
 static int make_paths(const options *o, paths *p)
 {
     const size_t n = strlen(o->out);
@@ -613,11 +547,11 @@ static int make_paths(const options *o, paths *p)
     p->stem = has_ext ? strndup(o->out, n - 5) : strdup(o->out);
     if (!p->stem)
         return -1;
-    p->last_model = concat2(p->stem, ".last.onnx");
-    p->csv = concat2(p->stem, ".log.csv");
-    p->jsonl = concat2(p->stem, ".log.jsonl");
-    p->ckpt_dir = o->checkpoint_dir ? strdup(o->checkpoint_dir) : concat2(p->stem, ".ckpt");
-    p->ckpt = p->ckpt_dir ? concat2(p->ckpt_dir, "/last.ckpt") : NULL;
+    p->last_model = str_concat(p->stem, ".last.onnx");
+    p->csv = str_concat(p->stem, ".log.csv");
+    p->jsonl = str_concat(p->stem, ".log.jsonl");
+    p->ckpt_dir = o->checkpoint_dir ? strdup(o->checkpoint_dir) : str_concat(p->stem, ".ckpt");
+    p->ckpt = p->ckpt_dir ? str_concat(p->ckpt_dir, "/last.ckpt") : NULL;
     return p->last_model && p->csv && p->jsonl && p->ckpt_dir && p->ckpt ? 0 : -1;
 }
 
@@ -631,32 +565,16 @@ static void free_paths(paths *p)
     free(p->ckpt);
 }
 
-static int file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
+static int file_exists(const char *path) { return text_file_exists(path); }
 
-/* Writes text to path atomically (temporary file in the same folder + rename). */
+/* Writes text to path atomically (text_file.h); -1 with the reason printed. */
 static int write_file_atomic(const char *path, const char *text, size_t len)
 {
-    char *tmp = malloc(strlen(path) + 32);
-    if (!tmp)
+    if (text_file_write(path, text, len) != UNET_OK) {
+        err("%s", unet_last_error());
         return -1;
-    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int ok = f != NULL;
-    ok = ok && fwrite(text, 1, len, f) == len;
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (f && fclose(f) != 0)
-        ok = 0;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        err("cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
     }
-    free(tmp);
-    return ok ? 0 : -1;
+    return 0;
 }
 
 /* The epoch number (1-based) a log line starts with: "N," in CSV, {"epoch":N in JSONL. */
@@ -741,18 +659,6 @@ static double wall_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void format_duration(double s, char *buf, size_t size)
-{
-    if (!(s >= 0) || s > 1e8)
-        snprintf(buf, size, "?");
-    else if (s < 60)
-        snprintf(buf, size, "%.0fs", s);
-    else if (s < 3600)
-        snprintf(buf, size, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-    else
-        snprintf(buf, size, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-}
-
 static void clear_progress(run_ctx *c)
 {
     if (c->progress_shown) {
@@ -771,7 +677,7 @@ static void on_step(void *user, const train_step_info *i)
         return;
     c->last_progress = t;
     char eta[32];
-    format_duration(i->eta_seconds, eta, sizeof eta);
+    format_duration(i->eta_seconds, 0, eta, sizeof eta);
     fprintf(stderr, "\r\033[Kepoch %llu/%llu  step %llu/%llu  loss %.4f  lr %.2e  %.1f tiles/s  ETA %s",
             (unsigned long long)i->epoch + 1, (unsigned long long)i->epochs,
             (unsigned long long)i->step_in_epoch, (unsigned long long)i->steps_per_epoch, i->loss,
@@ -782,7 +688,7 @@ static void on_step(void *user, const train_step_info *i)
 static void print_table(run_ctx *c, const train_epoch_report *r)
 {
     char dur[32];
-    format_duration(r->epoch_seconds, dur, sizeof dur);
+    format_duration(r->epoch_seconds, 0, dur, sizeof dur);
     fprintf(stderr, "epoch %llu%s  step %llu  lr %.2e  train loss %.4f  train acc %.2f%%",
             (unsigned long long)r->epoch + 1, r->partial ? " (partial)" : "",
             (unsigned long long)r->global_step, r->lr, r->train_loss, 100 * r->train_accuracy);
@@ -807,14 +713,6 @@ static void print_table(run_ctx *c, const train_epoch_report *r)
     }
 }
 
-static void csv_num(sbuf *b, double v)
-{
-    if (isfinite(v))
-        sb_printf(b, ",%.6g", v);
-    else
-        sb_printf(b, ",");
-}
-
 static unet_status on_epoch(void *user, const train_epoch_report *r)
 {
     run_ctx *c = user;
@@ -825,20 +723,20 @@ static unet_status on_epoch(void *user, const train_epoch_report *r)
     sbuf b = {0};
     sb_printf(&b, "%llu,%d,%llu", (unsigned long long)r->epoch + 1, r->partial,
               (unsigned long long)r->global_step);
-    csv_num(&b, r->lr);
-    csv_num(&b, r->train_loss);
-    csv_num(&b, r->train_accuracy);
-    csv_num(&b, r->has_val ? r->val_loss : NAN);
-    csv_num(&b, r->has_val ? r->val.pixel_accuracy : NAN);
-    csv_num(&b, r->has_val ? r->val.mean_iou : NAN);
-    csv_num(&b, r->has_val ? r->val.macro_f1 : NAN);
+    sb_csv_number(&b, r->lr);
+    sb_csv_number(&b, r->train_loss);
+    sb_csv_number(&b, r->train_accuracy);
+    sb_csv_number(&b, r->has_val ? r->val_loss : NAN);
+    sb_csv_number(&b, r->has_val ? r->val.pixel_accuracy : NAN);
+    sb_csv_number(&b, r->has_val ? r->val.mean_iou : NAN);
+    sb_csv_number(&b, r->has_val ? r->val.macro_f1 : NAN);
     sb_printf(&b, ",%d", r->is_best);
-    csv_num(&b, r->epoch_seconds);
-    csv_num(&b, r->tiles_per_second);
+    sb_csv_number(&b, r->epoch_seconds);
+    sb_csv_number(&b, r->tiles_per_second);
     for (int k = 0; k < nc; k++)
-        csv_num(&b, r->has_val ? r->val.per_class[k].iou : NAN);
+        sb_csv_number(&b, r->has_val ? r->val.per_class[k].iou : NAN);
     for (int k = 0; k < nc; k++)
-        csv_num(&b, r->has_val ? r->val.per_class[k].f1 : NAN);
+        sb_csv_number(&b, r->has_val ? r->val.per_class[k].f1 : NAN);
     sb_printf(&b, "\n");
 
     sbuf j = {0};
@@ -991,17 +889,6 @@ static void config_json(const options *o, const unet_arch *a, sbuf *b)
     sb_printf(b, "}");
 }
 
-static const char *end_name(int end)
-{
-    switch (end) {
-    case TRAIN_END_MAX_STEPS: return "max_steps";
-    case TRAIN_END_TIME_BUDGET: return "time_budget";
-    case TRAIN_END_EARLY_STOP: return "early_stop";
-    case TRAIN_END_INTERRUPTED: return "interrupted";
-    default: return "epochs";
-    }
-}
-
 static void metrics_json(sbuf *b, const train_epoch_report *r, const unet_palette *pal)
 {
     sb_printf(b, "{\"epoch\":%llu,\"partial\":%s,\"train_loss\":", (unsigned long long)r->epoch + 1,
@@ -1072,7 +959,7 @@ static int load_data(app *a)
         err("%s", unet_last_error());
         return EXIT_USAGE;
     }
-    char *folds = o->folds_file ? strdup(o->folds_file) : concat2(o->tiles, "/folds.tsv");
+    char *folds = o->folds_file ? strdup(o->folds_file) : str_concat(o->tiles, "/folds.tsv");
     if (!folds) {
         err("out of memory");
         return EXIT_FAILED;
@@ -1225,10 +1112,11 @@ static int load_state(app *a)
 
 static int make_dir(const char *dir)
 {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST)
-        return 0;
-    err("cannot create %s: %s", dir, strerror(errno));
-    return -1;
+    if (text_file_mkdir(dir) != UNET_OK) {
+        err("%s", unet_last_error());
+        return -1;
+    }
+    return 0;
 }
 
 static int export_models(app *a, const train_result *res, double train_seconds)
@@ -1254,7 +1142,7 @@ static int export_models(app *a, const train_result *res, double train_seconds)
     else
         sb_printf(&t, "null");
     sb_printf(&t, ",\"train_tiles\":%d,\"val_tiles\":%d,\"end\":\"%s\",\"flags\":%s}",
-              a->split.n_train, a->split.n_val, end_name(res->end), a->config.s);
+              a->split.n_train, a->split.n_val, train_end_name(res->end), a->config.s);
     if (t.nomem) {
         err("out of memory");
         return -1;
@@ -1294,7 +1182,7 @@ static int write_summary(app *a, const train_result *res, uint64_t resumed_from)
     sb_printf(&b, ",\"checkpoint\":");
     sb_json_string(&b, a->p.ckpt);
     sb_printf(&b, ",\"end\":\"%s\",\"epochs_completed\":%llu,\"steps\":%llu,\"session_steps\":%llu",
-              end_name(res->end), (unsigned long long)pr->epoch,
+              train_end_name(res->end), (unsigned long long)pr->epoch,
               (unsigned long long)pr->global_step, (unsigned long long)res->steps);
     sb_printf(&b, ",\"resumed_from_step\":");
     if (resumed_from != UINT64_MAX)
@@ -1454,7 +1342,7 @@ static int run(app *a)
     }
 
     /* Palette: the tiles' classes.tsv, else the default. */
-    char *classes = concat2(o->tiles, "/classes.tsv");
+    char *classes = str_concat(o->tiles, "/classes.tsv");
     if (!classes) {
         err("out of memory");
         return EXIT_FAILED;
@@ -1657,7 +1545,7 @@ static int run(app *a)
     }
     if (export_models(a, &res, a->st.progress.seconds) != 0)
         return EXIT_FAILED;
-    char *curves = concat2(a->p.stem, ".curves.png");
+    char *curves = str_concat(a->p.stem, ".curves.png");
     if (!curves || curves_plot_log_file(a->p.csv, curves) != UNET_OK)
         warn("no training curves: %s", curves ? unet_last_error() : "out of memory");
     free(curves);
