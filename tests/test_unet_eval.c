@@ -921,8 +921,9 @@ static void test_usage(void **state)
     char model[700], tiles[700]; /* tmp_path's buffers are reused */
     FMT(model, sizeof model, "%s", tmp_path("model.onnx"));
     FMT(tiles, sizeof tiles, "%s", tmp_path("tiles"));
-    assert_int_equal(run_eval(model, tiles, "--scene", NULL), 2);
-    assert_file_contains("err.txt", "not yet");
+    /* Folds choose tiles; whole scenes (test_eval_scene.c) take none. */
+    assert_int_equal(run_eval(model, tiles, "--scene", "--fold", "0", NULL), 2);
+    assert_file_contains("err.txt", "--fold and --folds-file choose tiles");
     assert_int_equal(run_eval(model, tiles, "--fold", "9", NULL), 2);
     assert_file_contains("err.txt", "no tile of fold '9'");
     assert_int_equal(run_eval(model, tiles, "--folds-file", tmp_path("other-folds.tsv"), NULL), 2);

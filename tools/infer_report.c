@@ -16,6 +16,7 @@ typedef struct failure {
 struct infer_report {
     int total, done, skipped, failed;
     int quiet, tty;
+    const char *program;
     double start, last_draw;
     failure *fails;
     int n_fails, cap_fails;
@@ -32,12 +33,13 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-infer_report *infer_report_create(int total, int quiet)
+infer_report *infer_report_create(const char *program, int total, int quiet)
 {
     infer_report *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
     r->total = total;
+    r->program = program;
     r->quiet = quiet;
     r->tty = isatty(STDERR_FILENO);
     r->start = now_s();
@@ -103,7 +105,7 @@ void infer_report_failure(infer_report *r, const char *file, const char *why)
     r->win_item_total = r->win_item_done; /* a failed scene is over */
     if (r->tty && !r->quiet)
         fprintf(stderr, "\r%*s\r", 120, "");
-    fprintf(stderr, "unet-infer: %s: %s\n", file, why);
+    fprintf(stderr, "%s: %s: %s\n", r->program, file, why);
     if (r->n_fails == r->cap_fails) {
         int cap = r->cap_fails ? r->cap_fails * 2 : 16;
         failure *f = realloc(r->fails, (size_t)cap * sizeof *f);
@@ -164,7 +166,7 @@ void infer_report_finish(infer_report *r, int json, const char *json_file, int i
             else
                 remove(tmp);
         } else {
-            fprintf(stderr, "unet-infer: cannot write %s\n", json_file);
+            fprintf(stderr, "%s: cannot write %s\n", r->program, json_file);
         }
     }
 }

@@ -7,7 +7,8 @@
 
 typedef struct infer_report infer_report;
 
-infer_report *infer_report_create(int total, int quiet);
+/* program prefixes the messages ("unet-infer", "unet-eval"). */
+infer_report *infer_report_create(const char *program, int total, int quiet);
 void infer_report_done(infer_report *r);
 void infer_report_skipped(infer_report *r);
 /* Scene mode: the progress line counts the windows of the scene begun last

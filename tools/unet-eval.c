@@ -1,8 +1,11 @@
 /* unet-eval: how well a model segments a tiles folder. Every tile of
  * TILES/images (or of one fold of folds.tsv) is run through the model, its
  * argmax compared with TILES/masks, and one confusion matrix accumulated; the
- * metrics are those of unet/metrics.h, the same the trainer reports. */
+ * metrics are those of unet/metrics.h, the same the trainer reports. With
+ * --scene, whole scene images are segmented with the sliding window of
+ * unet-infer --scene and compared with their colour masks (eval_scene.h). */
 #include <dirent.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -25,7 +28,10 @@
 #include "confusion_heatmap.h"
 #include "error_map.h"
 #include "eval_report.h"
+#include "eval_scene.h"
 #include "folds_tsv.h"
+#include "scene_pairs.h"
+#include "sha256.h"
 #include "tile_batch.h"
 
 #define EXIT_SOME_FAILED 1
@@ -40,29 +46,61 @@ typedef struct options {
     int batch, threads, ignore_label; /* ignore_label < 0: from the model (255) */
     int json, quiet;
     const char *json_file, *csv, *heatmap, *errors;
+    /* Scene mode: */
+    int scene;
+    char **scenes;                    /* SCENE arguments */
+    int n_scenes;
+    const char *pairs;                /* --pairs FILE */
+    int tile, overlap;                /* 0 / -1: not given */
+    const char *palette;              /* --palette FILE: the mask colours */
+    const char *ignore_colors;
+    int unknown_ignore;               /* --unknown-colors ignore */
+    const char *out;                  /* keep the predicted masks here */
+    int force;
 } options;
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) { (void)sig; interrupted = 1; }
 
+/* SIGINT and SIGTERM stop the run; the metrics so far are still reported. */
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
 "usage: unet-eval [options] MODEL TILES\n"
+"       unet-eval [options] --scene MODEL SCENE... [--pairs FILE]\n"
 "Evaluates an ONNX segmentation model on a tiles folder (as unet-tile writes it):\n"
 "each TILES/images/NAME.png (or .jpg) is segmented (argmax over the model's\n"
 "classes) and compared with TILES/masks/NAME.png, an index mask (8-bit gray or\n"
 "palette PNG, pixel value = class id). One confusion matrix is accumulated over\n"
 "all tiles and printed with per-class precision, recall, F1, IoU and support,\n"
 "pixel accuracy, mean IoU, macro F1 and frequency-weighted F1.\n\n"
+"Whole scenes (--scene): a SCENE is a folder holding images/ and masks/ (the\n"
+"data set's 'Tile N'), or a folder with such folders below it; a mask pairs\n"
+"with the image of the same stem (.png, .jpg, .jpeg). Each image is segmented\n"
+"whole with the sliding window of unet-infer --scene (same --tile, --overlap,\n"
+"blending and input scaling) and compared with its mask. Masks are colour\n"
+"masks (RGB or palette PNG): a colour of a class is that class, an ignore\n"
+"colour is left out; an 8-bit gray mask holds class ids instead (index masks;\n"
+"unet-tile's palette masks carry the class colours and read right too). One\n"
+"matrix over all images, plus a line per scene.\n\n"
 "Options:\n"
 "      --fold K         evaluate only the tiles of fold K (0..K-1 or test) in\n"
 "                       the folds file\n"
 "      --folds-file F   NAME<TAB>SCENE<TAB>FOLD lines (default TILES/folds.tsv)\n"
-"  -b, --batch N        tiles per model run (default 8)\n"
+"  -b, --batch N        tiles (scene mode: windows) per model run (default 8)\n"
 "      --threads N      threads (default: all cores)\n"
 "      --ignore-label L mask value left out of the metrics (default: the model's\n"
-"                       unet.ignore_label, else 255)\n"
+"                       unet.ignore_label, else 255); in scene mode it applies\n"
+"                       to gray masks and to the class ids colours map to\n"
 "      --json           print the results as one JSON object on stdout\n"
 "      --json-file F    write that JSON object to F\n"
 "      --csv F          write one CSV row per class to F (undefined values empty)\n"
@@ -70,17 +108,44 @@ static void usage(FILE *f)
 "                       rows = ground truth, columns = prediction, the percentage\n"
 "                       of the row in each cell, class colours and ids on the\n"
 "                       edges, grey rows for classes absent from the ground truth\n"
-"      --errors DIR     write DIR/NAME.png per tile: right pixels in their class\n"
-"                       colour at half brightness, wrong ones red, pixels left out\n"
-"                       (ignore label) black\n"
-"      --scene          whole scenes: not yet supported (tile them with unet-tile)\n"
+"      --errors DIR     write DIR/NAME.png per tile (scene mode: per image): right\n"
+"                       pixels in their class colour at half brightness, wrong\n"
+"                       ones red, pixels left out (ignore label) black\n"
 "      --quiet          no progress or warnings (errors still shown)\n"
 "      --version        print the version\n"
 "  -h, --help           this text\n\n"
+"Scene mode options:\n"
+"      --scene          whole scenes (see above)\n"
+"      --pairs FILE     IMAGE<TAB>MASK<TAB>SCENE lines (paths relative to FILE's\n"
+"                       folder), with or instead of SCENE folders; implies --scene\n"
+"      --tile N         window size (default: the model's fixed input size, else\n"
+"                       256)\n"
+"      --overlap N      overlap between windows, 0..N-1 (default N/4)\n"
+"      --palette FILE   classes.tsv (ID<TAB>NAME<TAB>#RRGGBB): the mask colours of\n"
+"                       the classes (default: the model's unet.colors, else the\n"
+"                       data set's palette)\n"
+"      --ignore-colors LIST\n"
+"                       comma-separated #RRGGBB mask colours that mean \"not\n"
+"                       annotated\", left out of the metrics, or \"none\" (default\n"
+"                       #000000, the data set's unannotated black)\n"
+"      --unknown-colors error|ignore\n"
+"                       a mask colour that is neither a class's nor an ignore\n"
+"                       colour fails that image, naming file, colour and pixel\n"
+"                       (default), or is left out with a warning\n"
+"  -o, --out DIR        keep the predicted masks as DIR/NAME.png (palette PNGs as\n"
+"                       unet-infer --scene writes them; default: a temporary\n"
+"                       folder under $TMPDIR, removed). A mask already there from\n"
+"                       the same model is evaluated as it is, so a rerun resumes;\n"
+"                       one from another model fails that image unless --force\n"
+"      --force          replace masks in DIR written by another model\n"
+"NAME is the image's stem, or SCENE__STEM when the stem occurs in several scenes.\n\n"
 "Output: the table goes to stdout; with --json, stdout holds only the JSON and\n"
 "the table goes to stderr (left out with --quiet). Progress, warnings and\n"
 "per-tile errors go to stderr. Class names and colours come from the model's\n"
-"metadata, else TILES/classes.tsv, else the default palette.\n\n"
+"metadata, else TILES/classes.tsv (scene mode: --palette), else the default\n"
+"palette. In scene mode the JSON's \"tiles_*\" counts are images, \"tiles\" names\n"
+"the inputs, and \"scenes\" holds per scene its counts, pixel accuracy, mean IoU,\n"
+"macro F1 and confusion matrix, and per image its result.\n\n"
 "Definitions (pixels whose mask value is the ignore label, or is not a class\n"
 "of the model, are not counted): for class c, TP = pixels of c predicted c,\n"
 "FP = pixels of other classes predicted c, FN = pixels of c predicted as\n"
@@ -95,10 +160,11 @@ static void usage(FILE *f)
 "in the ground truth (support > 0); weighted F1 weights each class's F1 by its\n"
 "support; pixel accuracy = correct pixels / counted pixels.\n\n"
 "A missing mask, a mask whose size differs from its image, an unreadable file\n"
-"or a failed run is reported for that tile and the others go on.\n"
-"Exit status: 0 all tiles evaluated; 1 some tiles (or an output) failed;\n"
-"2 bad usage, unusable model or no tiles; 3 interrupted (the metrics so far\n"
-"are still reported).\n");
+"or a failed run is reported for that tile (scene mode: image) and the others\n"
+"go on.\n"
+"Exit status: 0 all tiles (images) evaluated; 1 some tiles or images (or an\n"
+"output) failed; 2 bad usage, unusable model or nothing to evaluate;\n"
+"3 interrupted (the metrics so far are still reported).\n");
 }
 
 static void warn(const options *o, const char *fmt, ...)
@@ -307,10 +373,11 @@ static void resolve_classes(const options *o, const unet_model_meta *meta, int k
     cls->n_classes = k;
     unet_palette tiles_pal, def;
     unet_palette_default(&def);
-    char *path = path_join(o->tiles, "classes.tsv");
+    /* Names for a model without them: TILES/classes.tsv, or in scene mode --palette. */
+    char *path = o->scene ? (o->palette ? xstrdup(o->palette) : NULL) : path_join(o->tiles, "classes.tsv");
     struct stat st;
     int have_tsv = 0;
-    if (stat(path, &st) == 0) {
+    if (path && stat(path, &st) == 0) {
         if (unet_palette_read(path, &tiles_pal) == UNET_OK)
             have_tsv = 1;
         else
@@ -372,12 +439,15 @@ typedef struct evaluator {
     unet_model *model;
     unet_session *session;
     unet_model_meta meta;
+    unet_tensor_info in;       /* the model's input */
     tile_batch tb;
     int ignore_label;
     int k_hint;
     unet_confusion cm;         /* counts == NULL until the class count is known */
     eval_class_info cls;
     eval_run run;
+    eval_scenes *scenes;       /* scene mode */
+    int tile, overlap;         /* scene mode: the window */
     uint8_t *pred;
     size_t pred_cap;
     uint8_t *rgb;
@@ -583,8 +653,9 @@ static int open_model(evaluator *e)
                 o->model, unet_model_input_count(e->model), unet_model_output_count(e->model));
         return -1;
     }
-    unet_tensor_info in, out;
-    if (unet_model_input_info(e->model, 0, &in) != UNET_OK || unet_model_output_info(e->model, 0, &out) != UNET_OK) {
+    unet_tensor_info out;
+    unet_tensor_info *in = &e->in;
+    if (unet_model_input_info(e->model, 0, in) != UNET_OK || unet_model_output_info(e->model, 0, &out) != UNET_OK) {
         fprintf(stderr, PROG ": %s: %s\n", o->model, unet_last_error());
         return -1;
     }
@@ -600,9 +671,41 @@ static int open_model(evaluator *e)
         fprintf(stderr, PROG ": %s\n", unet_last_error());
         return -1;
     }
-    tile_batch_init(&e->tb, e->session, &e->meta.input, &in);
+    tile_batch_init(&e->tb, e->session, &e->meta.input, in);
     e->ignore_label = o->ignore_label >= 0 ? o->ignore_label : e->meta.ignore_label;
     return 0;
+}
+
+/* Scene mode's table: eval_report_table's, whose first two lines speak of
+ * tiles, under a header of its own, then a line per scene. */
+static void scene_table(FILE *f, const evaluator *e, const unet_metrics *m)
+{
+    const eval_run *r = &e->run;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mf = open_memstream(&buf, &len);
+    if (!mf) {
+        fprintf(stderr, PROG ": out of memory for the table\n");
+        return;
+    }
+    eval_report_table(mf, r, &e->cm, m, &e->cls);
+    fclose(mf);
+    const char *body = buf;
+    for (int line = 0; line < 2 && body; line++)
+        if ((body = strchr(body, '\n')))
+            body++;
+    fprintf(f, PROG ": %s on %s (whole images, %dx%d windows, overlap %d)\n", r->model, r->tiles, e->tile, e->tile,
+            e->overlap);
+    fprintf(f, "%d of %d images evaluated%s", r->evaluated, r->selected, r->interrupted ? " (interrupted)" : "");
+    if (r->failed)
+        fprintf(f, ", %d failed", r->failed);
+    fprintf(f, "; %" PRIu64 " pixels counted, %" PRIu64 " ignored (ignore colours or label %d)", m->total,
+            r->ignored_pixels, r->ignore_label);
+    if (r->unknown_label_pixels)
+        fprintf(f, ", %" PRIu64 " with colours or labels that are not classes", r->unknown_label_pixels);
+    fprintf(f, "; %.1f s\n%s", r->seconds, body ? body : "");
+    eval_scenes_table(f, e->scenes);
+    free(buf);
 }
 
 /* Writes the JSON (stdout and/or file), CSV and heat map; 0 when all were written. */
@@ -611,7 +714,9 @@ static int write_outputs(evaluator *e, const unet_metrics *m)
     const options *o = e->o;
     int ok = 1;
     FILE *table = o->json ? (o->quiet ? NULL : stderr) : stdout;
-    if (table)
+    if (table && e->scenes)
+        scene_table(table, e, m);
+    else if (table)
         eval_report_table(table, &e->run, &e->cm, m, &e->cls);
     if (o->json || o->json_file) {
         char *buf = NULL;
@@ -622,6 +727,14 @@ static int write_outputs(evaluator *e, const unet_metrics *m)
             return -1;
         }
         eval_report_json(f, &e->run, &e->cm, m, &e->cls);
+        fflush(f);
+        if (e->scenes && len >= 2 && !strcmp(buf + len - 2, "}\n")) {
+            /* The scene keys go in before the object's closing brace. */
+            fseek(f, (long)len - 2, SEEK_SET);
+            fprintf(f, ",\"mode\":\"scene\",\"tile\":%d,\"overlap\":%d,\"scenes\":", e->tile, e->overlap);
+            eval_scenes_json(f, e->scenes);
+            fprintf(f, "}\n");
+        }
         fclose(f);
         if (o->json) {
             fwrite(buf, 1, len, stdout);
@@ -745,6 +858,317 @@ done:
     return status;
 }
 
+/* ---- scene mode ------------------------------------------------------------------ */
+
+/* --tile defaults to the model's fixed input size (and must match it), else
+ * 256; --overlap to a quarter of the tile: as unet-infer --scene. */
+static int scene_geometry(evaluator *e)
+{
+    const options *o = e->o;
+    const unet_tensor_info *in = &e->in;
+    int nhwc = e->meta.input.nhwc;
+    int64_t h = -1, w = -1;
+    if (in->rank == 4) {
+        h = in->dims[nhwc ? 1 : 2];
+        w = in->dims[nhwc ? 2 : 3];
+    }
+    e->tile = o->tile;
+    if (h > 0 || w > 0) {
+        if (h != w || (o->tile && o->tile != h)) {
+            fprintf(stderr, PROG ": %s: the model takes %lldx%lld inputs only; scene mode needs square windows%s\n",
+                    o->model, (long long)h, (long long)w, o->tile ? " of the --tile size" : "");
+            return -1;
+        }
+        e->tile = (int)h;
+    }
+    if (!e->tile)
+        e->tile = 256;
+    e->overlap = o->overlap >= 0 ? o->overlap : e->tile / 4;
+    if (e->overlap >= e->tile) {
+        fprintf(stderr, PROG ": --overlap %d must be smaller than the tile, %d\n", e->overlap, e->tile);
+        return -1;
+    }
+    return 0;
+}
+
+static int input_channels(const evaluator *e)
+{
+    if (e->in.rank == 4) {
+        int64_t c = e->meta.input.nhwc ? e->in.dims[3] : e->in.dims[1];
+        if (c > 0 && c <= 4096)
+            return (int)c;
+    }
+    return 3;
+}
+
+/* The model's class count: its output's channel dimension when fixed, else
+ * what one run on a blank window gives (metadata may list other classes
+ * than the output has, and the matrix must be sized before any image is
+ * run). -1 (printed) when neither tells. */
+static int class_count(evaluator *e)
+{
+    int nhwc = e->meta.input.nhwc;
+    unet_tensor_info info;
+    if (unet_model_output_info(e->model, 0, &info) == UNET_OK && info.rank == 4) {
+        int64_t n = nhwc ? info.dims[3] : info.dims[1];
+        if (n >= 1 && n <= 255)
+            return (int)n;
+    }
+    int t = e->tile, c = input_channels(e);
+    float *zero = calloc((size_t)c * (size_t)t * (size_t)t, sizeof *zero);
+    unet_tensor in = { UNET_DTYPE_FLOAT, 4, { 1, nhwc ? t : c, t, nhwc ? c : t }, zero }, out;
+    int k = -1;
+    if (!zero) {
+        fprintf(stderr, PROG ": out of memory\n");
+    } else if (unet_session_run(e->session, &in, 1) != UNET_OK || unet_session_output(e->session, 0, &out) != UNET_OK) {
+        fprintf(stderr, PROG ": %s: %s\n", e->o->model, unet_last_error());
+    } else {
+        int64_t n = out.rank == 4 ? (nhwc ? out.dims[3] : out.dims[1]) : 0;
+        if (n >= 1 && n <= 255)
+            k = (int)n;
+        else
+            fprintf(stderr, PROG ": %s: output 0 is not %s class scores with 1 to 255 classes\n", e->o->model,
+                    nhwc ? "[N, H, W, classes]" : "[N, classes, H, W]");
+    }
+    free(zero);
+    return k;
+}
+
+static int parse_ignore_colors(unet_palette *pal, const char *list)
+{
+    unet_palette_clear_ignore(pal);
+    if (!strcasecmp(list, "none"))
+        return 0;
+    char *copy = xstrdup(list);
+    int rc = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        size_t n = strlen(tok);
+        while (n > 0 && tok[n - 1] == ' ')
+            tok[--n] = '\0';
+        uint8_t rgb[3];
+        if (unet_parse_hex_color(tok, n, rgb) != UNET_OK) {
+            fprintf(stderr, PROG ": --ignore-colors: '%s' is not #RRGGBB\n", tok);
+            rc = -1;
+        } else if (unet_palette_add_ignore(pal, rgb) != UNET_OK) {
+            fprintf(stderr, PROG ": --ignore-colors: %s\n", unet_last_error());
+            rc = -1;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+/* The colours that map mask pixels to class ids: --palette, else the model's
+ * unet.colors, else the data set's palette; plus the ignore colours. */
+static int mask_colors(const evaluator *e, unet_palette *pal)
+{
+    const options *o = e->o;
+    if (o->palette) {
+        if (unet_palette_read(o->palette, pal) != UNET_OK) {
+            fprintf(stderr, PROG ": --palette: %s\n", unet_last_error());
+            return -1;
+        }
+    } else {
+        unet_palette_default(pal);
+        if (e->meta.has_colors) {
+            pal->n_classes = e->meta.n_classes;
+            for (int c = 0; c < pal->n_classes; c++) {
+                snprintf(pal->classes[c].name, sizeof pal->classes[c].name, "%s", e->cls.names[c]);
+                memcpy(pal->classes[c].rgb, e->meta.colors[c], 3);
+            }
+        }
+    }
+    for (int c = 0; c < pal->n_classes; c++)
+        for (int d = 0; d < c; d++)
+            if (!memcmp(pal->classes[c].rgb, pal->classes[d].rgb, 3)) {
+                char hex[8];
+                unet_format_hex_color(pal->classes[c].rgb, hex);
+                fprintf(stderr, PROG ": classes %d and %d share the colour %s, so colour masks cannot tell them apart%s\n",
+                        d, c, hex, o->palette ? "" : "; give --palette");
+                return -1;
+            }
+    if (pal->n_classes > e->cm.n_classes)
+        warn(o, "the mask colours name %d classes but the model has %d; pixels of classes %d.. are left out",
+             pal->n_classes, e->cm.n_classes, e->cm.n_classes);
+    return parse_ignore_colors(pal, o->ignore_colors);
+}
+
+/* "A, B, pairs FILE": what was evaluated, for the report. */
+static char *describe_inputs(const options *o)
+{
+    size_t n = 32 + (o->pairs ? strlen(o->pairs) : 0);
+    for (int i = 0; i < o->n_scenes; i++)
+        n += strlen(o->scenes[i]) + 2;
+    char *d = malloc(n);
+    if (!d)
+        return NULL;
+    d[0] = '\0';
+    for (int i = 0; i < o->n_scenes; i++) {
+        if (i)
+            strcat(d, ", ");
+        strcat(d, o->scenes[i]);
+    }
+    if (o->pairs) {
+        if (o->n_scenes)
+            strcat(d, ", ");
+        strcat(d, "pairs ");
+        strcat(d, o->pairs);
+    }
+    return d;
+}
+
+static int evaluate_scenes(const options *o, scene_pairs *sp, int input_failures)
+{
+    evaluator *e = calloc(1, sizeof *e);
+    eval_scenes es;
+    memset(&es, 0, sizeof es);
+    unet_palette *pal = malloc(sizeof *pal);
+    char model_hash[65] = "", *temp_dir = NULL, *inputs = describe_inputs(o);
+    int status = EXIT_USAGE;
+    if (!e || !pal || !inputs) {
+        fprintf(stderr, PROG ": out of memory\n");
+        goto done;
+    }
+    e->o = o;
+    if (open_model(e) != 0 || scene_geometry(e) != 0)
+        goto done;
+    int k = class_count(e);
+    if (k < 1 || ensure_matrix(e, k) != 0 || mask_colors(e, pal) != 0)
+        goto done;
+    if (sha256_file_hex(o->model, model_hash) != UNET_OK) {
+        fprintf(stderr, PROG ": %s\n", unet_last_error());
+        goto done;
+    }
+    if (o->out && mkdir_p(o->out) != 0) {
+        fprintf(stderr, PROG ": cannot create %s: %s\n", o->out, strerror(errno));
+        goto done;
+    }
+    if (!o->out) {
+        const char *tmp = getenv("TMPDIR");
+        temp_dir = path_join(tmp && *tmp ? tmp : "/tmp", "unet-eval-XXXXXX");
+        if (!mkdtemp(temp_dir)) {
+            fprintf(stderr, PROG ": cannot create a temporary folder %s: %s\n", temp_dir, strerror(errno));
+            free(temp_dir);
+            temp_dir = NULL;
+            goto done;
+        }
+    }
+    if (eval_scenes_init(&es, sp, k) != 0) {
+        fprintf(stderr, PROG ": out of memory\n");
+        goto done;
+    }
+    e->scenes = &es;
+    e->run.model = o->model;
+    e->run.tiles = inputs;
+    e->run.ignore_label = e->ignore_label;
+    e->run.selected = (int)sp->n_pairs;
+
+    eval_scene_config c;
+    memset(&c, 0, sizeof c);
+    c.so.tile = e->tile;
+    c.so.overlap = e->overlap;
+    c.so.batch = o->batch;
+    c.so.nhwc = e->meta.input.nhwc;
+    c.so.channels = input_channels(e);
+    c.so.scale = e->meta.input.scale;
+    memcpy(c.so.mean, e->meta.input.mean, sizeof c.so.mean);
+    memcpy(c.so.std, e->meta.input.std, sizeof c.so.std);
+    c.so.model_hash = model_hash;
+    c.so.meta = &e->meta;
+    c.so.stop = &interrupted;
+    c.so.quiet = o->quiet;
+    c.session = e->session;
+    c.palette = pal;
+    c.unknown = o->unknown_ignore ? UNET_UNKNOWN_COLOR_IGNORE : UNET_UNKNOWN_COLOR_ERROR;
+    c.ignore_label = e->ignore_label;
+    c.n_classes = k;
+    c.colors = (const uint8_t(*)[3])e->cls.colors;
+    c.out_dir = o->out;
+    c.temp_dir = temp_dir;
+    c.errors_dir = o->errors;
+    c.force = o->force;
+    c.quiet = o->quiet;
+
+    double t0 = now_seconds();
+    int stopped = eval_scenes_run(&c, &es, &e->cm, &e->run);
+    e->run.seconds = now_seconds() - t0;
+    e->run.interrupted = stopped;
+    if (stopped)
+        fprintf(stderr, "%s" PROG ": interrupted; the metrics cover the %d images evaluated\n",
+                !o->quiet && isatty(2) ? "\r\033[K" : "", e->run.evaluated);
+    unet_metrics *m = malloc(sizeof *m);
+    if (!m) {
+        fprintf(stderr, PROG ": out of memory\n");
+        goto done;
+    }
+    unet_metrics_compute(&e->cm, m);
+    int out_failed = write_outputs(e, m) != 0;
+    free(m);
+    status = stopped ? EXIT_INTERRUPTED : (e->run.failed || input_failures || out_failed) ? EXIT_SOME_FAILED : 0;
+
+done:
+    if (temp_dir && rmdir(temp_dir) != 0)
+        warn(o, "temporary folder %s not removed: %s", temp_dir, strerror(errno));
+    free(temp_dir);
+    eval_scenes_free(&es);
+    if (e) {
+        for (int f = 0; f < e->run.n_failures; f++) {
+            free(e->run.failures[f].tile);
+            free(e->run.failures[f].error);
+        }
+        free(e->run.failures);
+        tile_batch_free(&e->tb);
+        unet_confusion_free(&e->cm);
+        unet_session_free(e->session);
+        unet_model_free(e->model);
+    }
+    free(e);
+    free(pal);
+    free(inputs);
+    return status;
+}
+
+/* Scene mode's inputs: SCENE folders and --pairs. */
+static int main_scenes(options *o)
+{
+    scene_pairs sp;
+    memset(&sp, 0, sizeof sp);
+    sp.prog = PROG;
+    sp.quiet = o->quiet;
+    int input_failures = 0;
+    for (int i = 0; i < o->n_scenes; i++) {
+        if (!scene_pairs_is_dir(o->scenes[i])) {
+            fprintf(stderr, PROG ": %s: not a folder\n", o->scenes[i]);
+            input_failures++;
+        } else if (scene_pairs_find(&sp, o->scenes[i]) == 0) {
+            fprintf(stderr, PROG ": %s: no scene folder (one holding images/ and masks/) at or below it\n",
+                    o->scenes[i]);
+            input_failures++;
+        }
+    }
+    if (o->pairs && scene_pairs_read_file(&sp, o->pairs) != 0) {
+        scene_pairs_free(&sp);
+        return EXIT_USAGE;
+    }
+    /* Images without a mask are pairs that fail; other problems (clashing
+     * scene folders) only fail the run. */
+    for (size_t i = 0; i < sp.n_pairs; i++)
+        if (!sp.pairs[i].mask)
+            sp.input_failures--;
+    input_failures += sp.input_failures;
+    int status = EXIT_USAGE;
+    if (sp.n_pairs == 0)
+        fprintf(stderr, PROG ": no images to evaluate\n");
+    else if (o->errors && mkdir_p(o->errors) != 0)
+        fprintf(stderr, PROG ": cannot create %s: %s\n", o->errors, strerror(errno));
+    else
+        status = evaluate_scenes(o, &sp, input_failures);
+    scene_pairs_free(&sp);
+    return status;
+}
+
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 {
     char *end;
@@ -764,8 +1188,12 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     o.batch = 8;
     o.ignore_label = -1;
+    o.overlap = -1;
+    o.ignore_colors = "#000000";
+    const char *scene_only = NULL; /* a scene-mode option given, for the message in tile mode */
     enum { OPT_FOLDS_FILE = 256, OPT_FOLD, OPT_THREADS, OPT_JSON, OPT_JSON_FILE, OPT_CSV, OPT_HEATMAP,
-           OPT_ERRORS, OPT_IGNORE, OPT_SCENE, OPT_QUIET, OPT_VERSION };
+           OPT_ERRORS, OPT_IGNORE, OPT_SCENE, OPT_QUIET, OPT_VERSION, OPT_PAIRS, OPT_TILE, OPT_OVERLAP,
+           OPT_PALETTE, OPT_IGNORE_COLORS, OPT_UNKNOWN_COLORS, OPT_FORCE };
     static const struct option longopts[] = {
         { "folds-file", required_argument, NULL, OPT_FOLDS_FILE }, { "fold", required_argument, NULL, OPT_FOLD },
         { "batch", required_argument, NULL, 'b' }, { "threads", required_argument, NULL, OPT_THREADS },
@@ -774,10 +1202,15 @@ int main(int argc, char **argv)
         { "errors", required_argument, NULL, OPT_ERRORS }, { "ignore-label", required_argument, NULL, OPT_IGNORE },
         { "scene", no_argument, NULL, OPT_SCENE }, { "quiet", no_argument, NULL, OPT_QUIET },
         { "version", no_argument, NULL, OPT_VERSION }, { "help", no_argument, NULL, 'h' },
+        { "pairs", required_argument, NULL, OPT_PAIRS }, { "tile", required_argument, NULL, OPT_TILE },
+        { "overlap", required_argument, NULL, OPT_OVERLAP }, { "palette", required_argument, NULL, OPT_PALETTE },
+        { "ignore-colors", required_argument, NULL, OPT_IGNORE_COLORS },
+        { "unknown-colors", required_argument, NULL, OPT_UNKNOWN_COLORS },
+        { "out", required_argument, NULL, 'o' }, { "force", no_argument, NULL, OPT_FORCE },
         { NULL, 0, NULL, 0 },
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, "b:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "b:ho:", longopts, NULL)) != -1) {
         switch (opt) {
         case OPT_FOLDS_FILE: o.folds_file = optarg; break;
         case OPT_FOLD:
@@ -804,16 +1237,63 @@ int main(int argc, char **argv)
             if (parse_int("--ignore-label", optarg, 0, 255, &o.ignore_label) != 0)
                 return EXIT_USAGE;
             break;
-        case OPT_SCENE:
-            fprintf(stderr, PROG ": --scene is not yet supported: whole-scene evaluation waits for the "
-                            "sliding-window scene inference of unet-infer. For now, cut the scenes into "
-                            "tiles with unet-tile and evaluate the tiles folder.\n");
-            return EXIT_USAGE;
+        case OPT_SCENE: o.scene = 1; break;
+        case OPT_PAIRS:
+            o.pairs = optarg;
+            o.scene = 1;
+            break;
+        case OPT_TILE:
+            if (parse_int("--tile", optarg, 1, 16384, &o.tile) != 0)
+                return EXIT_USAGE;
+            scene_only = "--tile";
+            break;
+        case OPT_OVERLAP:
+            if (parse_int("--overlap", optarg, 0, 16383, &o.overlap) != 0)
+                return EXIT_USAGE;
+            scene_only = "--overlap";
+            break;
+        case OPT_PALETTE: o.palette = optarg; scene_only = "--palette"; break;
+        case OPT_IGNORE_COLORS: o.ignore_colors = optarg; scene_only = "--ignore-colors"; break;
+        case OPT_UNKNOWN_COLORS:
+            if (strcmp(optarg, "error") && strcmp(optarg, "ignore")) {
+                fprintf(stderr, PROG ": --unknown-colors wants error or ignore, got '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            o.unknown_ignore = !strcmp(optarg, "ignore");
+            scene_only = "--unknown-colors";
+            break;
+        case 'o': o.out = optarg; scene_only = "--out"; break;
+        case OPT_FORCE: o.force = 1; scene_only = "--force"; break;
         case OPT_QUIET: o.quiet = 1; break;
         case OPT_VERSION: printf(PROG " %s\n", UNET_VERSION_STRING); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }
+    }
+    if (o.scene) {
+        if (o.fold || o.folds_file) {
+            fprintf(stderr, PROG ": --fold and --folds-file choose tiles of a tiles folder; scene mode takes "
+                            "scene folders or --pairs\n");
+            return EXIT_USAGE;
+        }
+        if (argc - optind < 1 + (o.pairs ? 0 : 1)) {
+            fprintf(stderr, PROG ": expected MODEL and at least one SCENE (or --pairs FILE)\n");
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        if (o.tile && o.overlap >= o.tile) {
+            fprintf(stderr, PROG ": --overlap %d must be smaller than --tile %d\n", o.overlap, o.tile);
+            return EXIT_USAGE;
+        }
+        o.model = argv[optind];
+        o.scenes = argv + optind + 1;
+        o.n_scenes = argc - optind - 1;
+        catch_signals();
+        return main_scenes(&o);
+    }
+    if (scene_only) {
+        fprintf(stderr, PROG ": %s is for whole scenes: add --scene\n", scene_only);
+        return EXIT_USAGE;
     }
     if (argc - optind != 2) {
         fprintf(stderr, PROG ": %s\n", argc - optind < 2 ? "expected MODEL and TILES" : "too many arguments");
@@ -855,11 +1335,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": cannot create %s: %s\n", o.errors, strerror(errno));
         goto out;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    catch_signals();
     status = evaluate(&o, tiles);
 out:
     tiles_free(&all);

@@ -570,7 +570,7 @@ static int run(options *o, input_list *files)
         unet_model_free(c.model);
         return EXIT_USAGE;
     }
-    c.report = infer_report_create(infer_mpi_share(g_mpi, files->n),
+    c.report = infer_report_create("unet-infer", infer_mpi_share(g_mpi, files->n),
                                    o->quiet || infer_mpi_rank(g_mpi) != 0);
     if (o->scene)
         run_scenes(&c, files);

@@ -7,7 +7,6 @@
  * ids (or burn the vector labels, geo_labels.h), cut windows, write tiles ->
  * folds by scene -> folds.tsv, classes.tsv, stats.tsv, report. */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -27,12 +26,12 @@
 #include <unet/unet.h>
 
 #include "geo_options.h"
+#include "scene_pairs.h"
 #ifdef UNET_HAVE_GDAL
 #include "geo_labels.h"
 #endif
 
 #define PROG "unet-tile"
-#define MAX_SCAN_DEPTH 4
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -183,31 +182,6 @@ static int write_file_atomic(const char *path, const char *text, size_t len)
     return ok ? 0 : -1;
 }
 
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
-/* File name without folder and last extension. */
-static char *stem_of(const char *path)
-{
-    const char *b = base_name(path);
-    const char *dot = strrchr(b, '.');
-    size_t n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
-    char *s = xmalloc(n + 1);
-    memcpy(s, b, n);
-    s[n] = '\0';
-    return s;
-}
-
-static int has_image_extension(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    if (!dot) return 0;
-    return !strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg");
-}
-
 /* Lowercase letters and digits kept, runs of anything else become one '-'. */
 static char *slug_of(const char *s, int keep_case_and_underscore)
 {
@@ -256,7 +230,6 @@ static uint64_t hash_string(const char *s)
 typedef struct scene {
     char *name;  /* as given: folder name or SCENE column ("Tile 1") */
     char *slug;  /* in tile names ("tile-1") */
-    char *dir;   /* folder it was found in, NULL for --pairs scenes */
     int is_test;
     int fold;    /* 0..K-1, -1 for test scenes or scenes without tiles */
     int n_pairs, n_done;
@@ -287,18 +260,12 @@ typedef struct job {
     int input_failures; /* inputs that could not even be listed */
 } job;
 
-static int add_scene(job *j, const char *name, const char *dir)
+static int add_scene(job *j, const char *name)
 {
-    for (int i = 0; i < j->n_scenes; i++)
-        if (!strcmp(j->scenes[i].name, name)) {
-            if (dir && j->scenes[i].dir && strcmp(dir, j->scenes[i].dir)) return -1 - i;
-            return i;
-        }
     j->scenes = xrealloc(j->scenes, (size_t)(j->n_scenes + 1) * sizeof *j->scenes);
     scene *s = &j->scenes[j->n_scenes];
     memset(s, 0, sizeof *s);
     s->name = xstrdup(name);
-    s->dir = dir ? xstrdup(dir) : NULL;
     s->fold = -1;
     return j->n_scenes++;
 }
@@ -309,7 +276,7 @@ static void add_pair(job *j, const char *image, const char *mask, int scene_inde
     pair *p = &j->pairs[j->n_pairs++];
     p->image = xstrdup(image);
     p->mask = xstrdup(mask);
-    p->stem = stem_of(image);
+    p->stem = scene_pairs_stem(image);
     p->stem_slug = slug_of(p->stem, 1);
     p->scene = scene_index;
     p->failed = 0;
@@ -317,209 +284,21 @@ static void add_pair(job *j, const char *image, const char *mask, int scene_inde
     j->scenes[scene_index].n_pairs++;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Sorted names of the entries of a folder (hidden ones skipped). */
-static char **list_dir(const char *path, size_t *count)
+/* The pairs found (scene_pairs.h) become the job's scenes and pairs, in the
+ * same order; images without a mask were reported and counted there. A
+ * pair's tag marks a georeferenced image with vector labels. */
+static void take_pairs(job *j, const scene_pairs *sp)
 {
-    DIR *d = opendir(path);
-    *count = 0;
-    if (!d) return NULL;
-    char **names = NULL;
-    size_t cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        if (*count == cap) {
-            cap = cap ? cap * 2 : 32;
-            names = xrealloc(names, cap * sizeof *names);
-        }
-        names[(*count)++] = xstrdup(e->d_name);
-    }
-    closedir(d);
-    if (*count) qsort(names, *count, sizeof *names, cmp_str);
-    return names;
-}
-
-static void free_list(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
-}
-
-static int is_scene_dir(const char *path)
-{
-    char *img = xasprintf("%s/images", path), *msk = xasprintf("%s/masks", path);
-    int yes = is_dir(img) && is_dir(msk);
-    free(img);
-    free(msk);
-    return yes;
-}
-
-/* Pairs the images of one scene folder with its masks by file stem. */
-static void gather_scene(job *j, const char *dir)
-{
-    char *real = realpath(dir, NULL);
-    const char *key = real ? real : dir;
-    char *trimmed = xstrdup(dir);
-    size_t tl = strlen(trimmed);
-    while (tl > 1 && trimmed[tl - 1] == '/') trimmed[--tl] = '\0';
-    const char *name = base_name(key);
-    int si = add_scene(j, name, key);
-    if (si < 0) {
-        err("%s: another scene folder is also named '%s' (%s); rename one or use --pairs", dir, name,
-            j->scenes[-1 - si].dir);
-        j->input_failures++;
-        free(real);
-        free(trimmed);
-        return;
-    }
-    if (j->scenes[si].n_pairs > 0) { /* the same folder given twice */
-        free(real);
-        free(trimmed);
-        return;
-    }
-    char *img_dir = xasprintf("%s/images", trimmed), *msk_dir = xasprintf("%s/masks", trimmed);
-    size_t n_img, n_msk;
-    char **imgs = list_dir(img_dir, &n_img), **msks = list_dir(msk_dir, &n_msk);
-    char **mask_stems = xmalloc((n_msk + 1) * sizeof *mask_stems);
-    int *mask_used = calloc(n_msk + 1, sizeof *mask_used);
-    if (!mask_used) die_nomem();
-    size_t skipped = 0;
-    for (size_t m = 0; m < n_msk; m++) mask_stems[m] = stem_of(msks[m]);
-    for (size_t i = 0; i < n_img; i++) {
-        if (!has_image_extension(imgs[i])) {
-            skipped++;
+    for (int i = 0; i < sp->n_scenes; i++)
+        add_scene(j, sp->scenes[i].name);
+    for (size_t i = 0; i < sp->n_pairs; i++) {
+        const scene_pair *p = &sp->pairs[i];
+        if (!p->mask)
             continue;
-        }
-        char *stem = stem_of(imgs[i]);
-        size_t found = n_msk;
-        int n_found = 0;
-        for (size_t m = 0; m < n_msk; m++)
-            if (has_image_extension(msks[m]) && !strcmp(mask_stems[m], stem)) {
-                if (!n_found) found = m;
-                n_found++;
-                mask_used[m] = 1;
-            }
-        char *img_path = xasprintf("%s/%s", img_dir, imgs[i]);
-        if (n_found == 0) {
-            err("%s: no mask with stem '%s' in %s", img_path, stem, msk_dir);
-            j->input_failures++;
-        } else if (n_found > 1) {
-            err("%s: %d masks with stem '%s' in %s; keep one", img_path, n_found, stem, msk_dir);
-            j->input_failures++;
-        } else {
-            char *mask_path = xasprintf("%s/%s", msk_dir, msks[found]);
-            add_pair(j, img_path, mask_path, si);
-            free(mask_path);
-        }
-        free(img_path);
-        free(stem);
+        add_pair(j, p->image, p->mask, p->scene);
+        j->pairs[j->n_pairs - 1].geo = p->tag;
     }
-    for (size_t m = 0; m < n_msk; m++) {
-        if (!mask_used[m] && has_image_extension(msks[m]))
-            warn("%s/%s: no image with this stem in %s; mask not used", msk_dir, msks[m], img_dir);
-        if (!has_image_extension(msks[m])) skipped++;
-        free(mask_stems[m]);
-    }
-    if (skipped) warn("%s: skipped %zu file(s) that are not .png/.jpg/.jpeg", trimmed, skipped);
-    if (n_img == 0) warn("%s: no images", img_dir);
-    free(mask_stems);
-    free(mask_used);
-    free_list(imgs, n_img);
-    free_list(msks, n_msk);
-    free(img_dir);
-    free(msk_dir);
-    free(real);
-    free(trimmed);
-}
-
-/* Scene folders at or below path, depth-first in name order. */
-/* A tiles folder (an earlier output) also holds images/ and masks/; found
- * while scanning, it is not a scene. */
-static int is_tiles_dir(const char *path)
-{
-    char *folds = xasprintf("%s/folds.tsv", path);
-    int yes = is_file(folds);
-    free(folds);
-    return yes;
-}
-
-static int find_scenes(job *j, const char *path, int depth)
-{
-    if (is_scene_dir(path)) {
-        if (depth > 0 && is_tiles_dir(path)) {
-            warn("%s: holds folds.tsv, so it looks like a tiles folder; not taken as a scene", path);
-            return 0;
-        }
-        gather_scene(j, path);
-        return 1;
-    }
-    if (depth >= MAX_SCAN_DEPTH) return 0;
-    size_t n;
-    char **names = list_dir(path, &n);
-    int found = 0;
-    for (size_t i = 0; i < n; i++) {
-        char *sub = xasprintf("%s/%s", path, names[i]);
-        if (is_dir(sub)) found += find_scenes(j, sub, depth + 1);
-        free(sub);
-    }
-    free_list(names, n);
-    return found;
-}
-
-/* --pairs FILE: IMAGE<TAB>MASK<TAB>SCENE, paths relative to FILE's folder.
- * Returns -1 on a malformed file (bad usage). */
-static int read_pairs_file(job *j, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        err("--pairs %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash) slash[1] = '\0';
-    else dir[0] = '\0';
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int line_no = 0, status = 0;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        line_no++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (len == 0 || line[0] == '#') continue;
-        char *fields[3];
-        int n = 0;
-        char *p = line;
-        for (;;) {
-            char *tab = strchr(p, '\t');
-            if (n < 3) fields[n] = p;
-            n++;
-            if (!tab) break;
-            *tab = '\0';
-            p = tab + 1;
-        }
-        if (n != 3 || !fields[0][0] || !fields[1][0] || !fields[2][0]) {
-            err("%s line %d: expected IMAGE<TAB>MASK<TAB>SCENE (3 non-empty fields), found %d field(s)", path,
-                line_no, n);
-            status = -1;
-            break;
-        }
-        char *img = fields[0][0] == '/' ? xstrdup(fields[0]) : xasprintf("%s%s", dir, fields[0]);
-        char *msk = fields[1][0] == '/' ? xstrdup(fields[1]) : xasprintf("%s%s", dir, fields[1]);
-        add_pair(j, img, msk, add_scene(j, fields[2], NULL));
-        free(img);
-        free(msk);
-    }
-    if (ferror(f)) {
-        err("%s: read error", path);
-        status = -1;
-    }
-    free(line);
-    free(dir);
-    fclose(f);
-    return status;
+    j->input_failures += sp->input_failures;
 }
 
 static int cmp_pair(const void *a, const void *b, const job *j)
@@ -943,10 +722,10 @@ static int prepare_out(const char *out, int force)
     int rc = 0, busy = 0;
     for (int d = 0; d < 2; d++) {
         size_t n;
-        char **names = list_dir(dirs[d], &n);
+        char **names = scene_pairs_list_dir(dirs[d], &n);
         for (size_t i = 0; i < n; i++) {
             busy = 1;
-            if (force && has_image_extension(names[i])) {
+            if (force && scene_pairs_image_name(names[i])) {
                 char *p = xasprintf("%s/%s", dirs[d], names[i]);
                 if (unlink(p) != 0) {
                     err("cannot remove %s: %s", p, strerror(errno));
@@ -955,7 +734,7 @@ static int prepare_out(const char *out, int force)
                 free(p);
             }
         }
-        free_list(names, n);
+        scene_pairs_free_names(names, n);
     }
     for (int t = 0; t < 3; t++) {
         char *p = xasprintf("%s/%s", out, tsv[t]);
@@ -1142,7 +921,6 @@ static void free_job(job *j)
     for (int i = 0; i < j->n_scenes; i++) {
         free(j->scenes[i].name);
         free(j->scenes[i].slug);
-        free(j->scenes[i].dir);
     }
     free(j->scenes);
     memset(j, 0, sizeof *j);
@@ -1298,24 +1076,28 @@ int main(int argc, char **argv)
     double t0 = now_seconds();
     job j;
     memset(&j, 0, sizeof j);
+    scene_pairs found = { PROG, quiet, NULL, 0, NULL, 0, 0 };
     for (int i = optind; i < argc; i++) {
         if (st.labels && is_file(argv[i])) { /* a georeferenced image: its own scene */
-            char *stem = stem_of(argv[i]);
-            add_pair(&j, argv[i], st.labels, add_scene(&j, stem, NULL));
-            j.pairs[j.n_pairs - 1].geo = 1;
+            char *stem = scene_pairs_stem(argv[i]);
+            scene_pairs_add(&found, argv[i], st.labels, scene_pairs_add_scene(&found, stem, NULL), NULL);
+            found.pairs[found.n_pairs - 1].tag = 1;
             free(stem);
         } else if (!is_dir(argv[i])) {
             err("%s: not a folder%s", argv[i], st.labels ? "" : " (a georeferenced image needs --labels FILE)");
             j.input_failures++;
-        } else if (find_scenes(&j, argv[i], 0) == 0) {
+        } else if (scene_pairs_find(&found, argv[i]) == 0) {
             err("%s: no scene folder (one holding images/ and masks/) at or below it", argv[i]);
             j.input_failures++;
         }
     }
-    if (pairs_path && read_pairs_file(&j, pairs_path)) {
+    if (pairs_path && scene_pairs_read_file(&found, pairs_path)) {
+        scene_pairs_free(&found);
         free_job(&j);
         return 2;
     }
+    take_pairs(&j, &found);
+    scene_pairs_free(&found);
     finish_gathering(&j);
     if (test_scenes && mark_test_scenes(&j, test_scenes)) {
         free_job(&j);
