@@ -18,7 +18,6 @@
  * Usage: test_cv_search search|resume|budget; programs from UNET_TRAIN,
  * UNET_SYNTH, UNET_TILE, UNET_INFER. */
 #include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -29,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,164 +36,16 @@
 #include <unet/image.h>
 #include <unet/unet.h>
 
-#define FMT(buf, size, ...) assert_true(snprintf(buf, size, __VA_ARGS__) < (int)(size))
+#include "tool_run.h"
 
-static char tmp[256];
 static const char *train_exe, *synth_exe, *tile_exe, *infer_exe;
 
-static char *tmp_file(const char *rel)
-{
-    static char *kept[256];
-    static int n;
-    char buf[600];
-    snprintf(buf, sizeof buf, "%s/%s", tmp, rel);
-    for (int i = 0; i < n; i++)
-        if (strcmp(kept[i], buf) == 0)
-            return kept[i];
-    assert_true(n < 256);
-    kept[n] = strdup(buf);
-    assert_non_null(kept[n]);
-    return kept[n++];
-}
+/* Three 64x64 scenes cut into 32x32 tiles: scenes 1 and 2 in folds 0 and 1,
+ * scene 3 held out as fold "test". */
+static const tiles_recipe cv_tiles = {
+    .scenes = 3, .scene_size = 64, .tile = 32, .folds = 2, .test_scenes = "scene-3"};
 
-static pid_t spawn(const char *errname, const char *const *args)
-{
-    char errf[600];
-    FMT(errf, sizeof errf, "%s/%s.err", tmp, errname);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fo = open("/dev/null", O_WRONLY);
-        if (fe < 0 || fo < 0)
-            _exit(127);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(args[0], (char *const *)args);
-        _exit(127);
-    }
-    assert_true(pid > 0);
-    return pid;
-}
-
-static int wait_for(pid_t pid)
-{
-    int status = 0;
-    assert_true(waitpid(pid, &status, 0) == pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n)
-        n = 0;
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
-static void run_ok(const char *errname, const char *const *args)
-{
-    const int rc = wait_for(spawn(errname, args));
-    if (rc != 0) {
-        char errf[600];
-        FMT(errf, sizeof errf, "%s/%s.err", tmp, errname);
-        char *m = slurp(errf);
-        fail_msg("%s exited with %d:\n%s", args[0], rc, m ? m : "");
-    }
-}
-
-static void make_tiles(void)
-{
-    const char *synth[] = {synth_exe, "-o", tmp_file("scenes"), "--scenes", "3", "--size",
-                           "64x64", "--seed", "1", "--quiet", NULL};
-    run_ok("synth", synth);
-    const char *tile[] = {tile_exe, tmp_file("scenes"), "-o", tmp_file("tiles"), "--tile", "32",
-                          "--folds", "2", "--test-scenes", "scene-3", "--quiet", NULL};
-    run_ok("tile", tile);
-}
-
-/* ---- our own reading of the JSON and CSV outputs ------------------------------ */
-
-static double json_num(const char *text, const char *key)
-{
-    char pat[80];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(text, pat);
-    if (!p)
-        fail_msg("no %s in %.300s", key, text);
-    p += strlen(pat);
-    if (strncmp(p, "null", 4) == 0)
-        return NAN;
-    return strtod(p, NULL);
-}
-
-static void json_str(const char *text, const char *key, char *buf, size_t size)
-{
-    char pat[80];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = strstr(text, pat);
-    if (!p)
-        fail_msg("no %s in %.300s", key, text);
-    p += strlen(pat);
-    const char *q = strchr(p, '"');
-    assert_non_null(q);
-    assert_true((size_t)(q - p) < size);
-    memcpy(buf, p, (size_t)(q - p));
-    buf[q - p] = '\0';
-}
-
-/* One run's result.json, as read here. */
-typedef struct run_file {
-    char dir[300], label[100];
-    int fold, rung; /* fold -1: the retrain */
-    double miou, f1, time_limit, steps, sessions;
-    char end[32];
-    struct timespec mtime;
-} run_file;
-
-static int read_runs(const char *search_dir, run_file *runs, int max)
-{
-    DIR *d = opendir(search_dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[900];
-        FMT(path, sizeof path, "%s/%s/result.json", search_dir, e->d_name);
-        char *t = slurp(path);
-        if (!t)
-            continue; /* summary.json, or a run without a result */
-        assert_true(n < max);
-        run_file *r = &runs[n++];
-        FMT(r->dir, sizeof r->dir, "%s", e->d_name);
-        json_str(t, "label", r->label, sizeof r->label);
-        json_str(t, "end", r->end, sizeof r->end);
-        const double fold = json_num(t, "fold");
-        r->fold = isnan(fold) ? -1 : (int)fold;
-        r->rung = (int)json_num(t, "rung");
-        r->miou = json_num(t, "val_miou");
-        r->f1 = json_num(t, "val_macro_f1");
-        r->time_limit = json_num(t, "time_limit");
-        r->steps = json_num(t, "steps");
-        r->sessions = json_num(t, "sessions");
-        struct stat st;
-        assert_int_equal(stat(path, &st), 0);
-        r->mtime = st.st_mtim;
-        free(t);
-    }
-    closedir(d);
-    return n;
-}
+/* ---- our own reading of the CSV table ------------------------------------------- */
 
 typedef struct csv_row {
     int rank, rung;
@@ -206,7 +56,7 @@ typedef struct csv_row {
 /* The grid CSV's rows: rank,"label",...; columns found by the header. */
 static int read_grid_csv(const char *path, csv_row *rows, int max)
 {
-    char *t = slurp(path);
+    char *t = slurp(path, NULL);
     assert_non_null(t);
     char *save = NULL;
     char *line = strtok_r(t, "\n", &save);
@@ -263,7 +113,7 @@ static void assert_close(double a, double b, double tol, const char *what)
 
 /* The table agrees with the result files (the runs of each configuration's
  * highest rung): means, deviations and, within a rung, the order. */
-static void check_table(const char *csv, const run_file *runs, int n_runs, int n_configs)
+static void check_table(const char *csv, const search_run *runs, int n_runs, int n_configs)
 {
     csv_row rows[8];
     const int n = read_grid_csv(csv, rows, 8);
@@ -304,7 +154,7 @@ static void check_table(const char *csv, const run_file *runs, int n_runs, int n
  * masks on the test tiles. */
 static void measure_test(const char *pred_dir, double *acc, double *miou)
 {
-    char *folds = slurp(tmp_file("tiles/folds.tsv"));
+    char *folds = slurp(tmp_file("tiles/folds.tsv"), NULL);
     assert_non_null(folds);
     uint64_t cm[6][6] = {{0}};
     int tiles = 0;
@@ -315,7 +165,7 @@ static void measure_test(const char *pred_dir, double *acc, double *miou)
         if (strcmp(fold, "test") != 0)
             continue;
         char tp[700], pp[700];
-        FMT(tp, sizeof tp, "%s/tiles/masks/%s.png", tmp, name);
+        FMT(tp, sizeof tp, "%s/tiles/masks/%s.png", tmp_folder(), name);
         FMT(pp, sizeof pp, "%s/%s.png", pred_dir, name);
         unet_image t, p;
         assert_int_equal(unet_image_read(tp, UNET_IMAGE_PALETTE_INDEX, &t), UNET_OK);
@@ -360,9 +210,9 @@ static void measure_test(const char *pred_dir, double *acc, double *miou)
 static void test_search(void **state)
 {
     (void)state;
-    make_tiles();
+    make_tiles(synth_exe, tile_exe, &cv_tiles);
     const char *args[] = {GRID_ARGS("m.onnx", "s1.json"), "--epochs", "4", NULL};
-    run_ok("search1", args);
+    run_expect("search1", args, 0);
     struct stat st;
     assert_int_equal(stat(tmp_file("m.onnx"), &st), 0);
     assert_int_equal(stat(tmp_file("m.log.csv"), &st), 0);
@@ -371,14 +221,14 @@ static void test_search(void **state)
     assert_true(img.width >= 480 && img.height >= 200);
     unet_image_free(&img);
 
-    char *sum = slurp(tmp_file("s1.json"));
+    char *sum = slurp(tmp_file("s1.json"), NULL);
     assert_non_null(sum);
-    assert_int_equal((int)json_num(sum, "runs"), 5); /* 2 x 2 + the retrain */
-    assert_int_equal((int)json_num(sum, "runs_trained"), 5);
-    assert_int_equal((int)json_num(sum, "runs_skipped"), 0);
+    assert_int_equal((int)json_scan_number(sum, "runs"), 5); /* 2 x 2 + the retrain */
+    assert_int_equal((int)json_scan_number(sum, "runs_trained"), 5);
+    assert_int_equal((int)json_scan_number(sum, "runs_skipped"), 0);
 
-    run_file runs[16];
-    const int n = read_runs(tmp_file("m.search"), runs, 16);
+    search_run runs[16];
+    const int n = read_search_runs(tmp_file("m.search"), runs, 16);
     assert_int_equal(n, 5);
     check_table(tmp_file("m.grid.csv"), runs, n, 2);
     csv_row rows[4];
@@ -403,27 +253,27 @@ static void test_search(void **state)
     /* The test scenes' scores, measured here through libunet (unet-infer). */
     const char *infer[] = {infer_exe, tmp_file("m.onnx"), tmp_file("tiles"), "-o",
                            tmp_file("pred"), "--threads", "1", "--quiet", NULL};
-    run_ok("infer", infer);
+    run_expect("infer", infer, 0);
     double acc, miou;
     measure_test(tmp_file("pred"), &acc, &miou);
     const char *test = strstr(sum, "\"test\":{");
     assert_non_null(test);
-    assert_int_equal((int)json_num(test, "tiles"), 4);
-    assert_close(json_num(test, "pixel_accuracy"), acc, 0.005, "test pixel accuracy");
-    assert_close(json_num(test, "miou"), miou, 0.01, "test mIoU");
+    assert_int_equal((int)json_scan_number(test, "tiles"), 4);
+    assert_close(json_scan_number(test, "pixel_accuracy"), acc, 0.005, "test pixel accuracy");
+    assert_close(json_scan_number(test, "miou"), miou, 0.01, "test mIoU");
     free(sum);
 
     /* --cv alone: the flags' configuration, per-fold scores and their mean. */
     const char *cv[] = {train_exe, tmp_file("tiles"), "-o", tmp_file("c.onnx"), "--cv", "2",
                         "--depth", "1", "--filters", "2", "--epochs", "2", "--batch", "2",
                         "--threads", "1", "--json-file", tmp_file("c.json"), NULL};
-    run_ok("cv", cv);
-    char *cvs = slurp(tmp_file("c.json"));
+    run_expect("cv", cv, 0);
+    char *cvs = slurp(tmp_file("c.json"), NULL);
     assert_non_null(cvs);
-    assert_int_equal((int)json_num(cvs, "configurations"), 1);
-    assert_int_equal((int)json_num(cvs, "folds"), 2);
+    assert_int_equal((int)json_scan_number(cvs, "configurations"), 1);
+    assert_int_equal((int)json_scan_number(cvs, "folds"), 2);
     free(cvs);
-    char *err = slurp(tmp_file("cv.err"));
+    char *err = slurp(tmp_file("cv.err"), NULL);
     assert_non_null(err);
     assert_non_null(strstr(err, "fold 0: val mIoU"));
     assert_non_null(strstr(err, "fold 1: val mIoU"));
@@ -432,24 +282,24 @@ static void test_search(void **state)
     assert_int_equal(stat(tmp_file("c.onnx"), &st), 0);
 
     /* The same command again: nothing trains, nothing is rewritten. */
-    char *csv1 = slurp(tmp_file("m.grid.csv"));
+    char *csv1 = slurp(tmp_file("m.grid.csv"), NULL);
     const char *again[] = {GRID_ARGS("m.onnx", "s2.json"), "--epochs", "4", NULL};
-    run_ok("search2", again);
-    sum = slurp(tmp_file("s2.json"));
+    run_expect("search2", again, 0);
+    sum = slurp(tmp_file("s2.json"), NULL);
     assert_non_null(sum);
-    assert_int_equal((int)json_num(sum, "runs_skipped"), 5);
-    assert_int_equal((int)json_num(sum, "runs_trained"), 0);
-    assert_int_equal((int)json_num(sum, "runs_resumed"), 0);
+    assert_int_equal((int)json_scan_number(sum, "runs_skipped"), 5);
+    assert_int_equal((int)json_scan_number(sum, "runs_trained"), 0);
+    assert_int_equal((int)json_scan_number(sum, "runs_resumed"), 0);
     free(sum);
-    run_file runs2[16];
-    assert_int_equal(read_runs(tmp_file("m.search"), runs2, 16), 5);
+    search_run runs2[16];
+    assert_int_equal(read_search_runs(tmp_file("m.search"), runs2, 16), 5);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             if (strcmp(runs[i].dir, runs2[j].dir) == 0) {
                 assert_int_equal(runs[i].mtime.tv_sec, runs2[j].mtime.tv_sec);
                 assert_int_equal(runs[i].mtime.tv_nsec, runs2[j].mtime.tv_nsec);
             }
-    char *csv2 = slurp(tmp_file("m.grid.csv"));
+    char *csv2 = slurp(tmp_file("m.grid.csv"), NULL);
     assert_string_equal(csv1, csv2);
     free(csv1);
     free(csv2);
@@ -464,12 +314,12 @@ static int file_exists(const char *p)
 static void test_resume(void **state)
 {
     (void)state;
-    make_tiles();
+    make_tiles(synth_exe, tile_exe, &cv_tiles);
     const char *ref[] = {GRID_ARGS("ref.onnx", "ref.json"), "--epochs", "40", NULL};
-    run_ok("reference", ref);
+    run_expect("reference", ref, 0);
 
     const char *args[] = {GRID_ARGS("m.onnx", "s1.json"), "--epochs", "40", NULL};
-    const pid_t pid = spawn("stopped", args);
+    const pid_t pid = run_start("stopped", args);
     /* Stop it once its first run has finished and the second has written a
      * checkpoint (finished runs drop theirs). */
     int ready = 0;
@@ -492,7 +342,7 @@ static void test_resume(void **state)
     }
     assert_true(ready);
     kill(pid, SIGTERM);
-    const int rc = wait_for(pid);
+    const int rc = run_wait(pid, "stopped");
     if (rc != 3)
         fail_msg("the stopped search exited with %d, not 3 (finished before the signal?)", rc);
     /* Runs with a checkpoint but no result: the ones to resume. */
@@ -511,18 +361,18 @@ static void test_resume(void **state)
     assert_true(finished >= 1 && finished < 5);
     assert_int_equal(pending, 1);
 
-    run_ok("resumed", args);
-    char *sum = slurp(tmp_file("s1.json"));
+    run_expect("resumed", args, 0);
+    char *sum = slurp(tmp_file("s1.json"), NULL);
     assert_non_null(sum);
-    assert_int_equal((int)json_num(sum, "runs_skipped"), finished);
-    assert_int_equal((int)json_num(sum, "runs_resumed"), pending);
-    assert_int_equal((int)json_num(sum, "runs_trained"), 5 - finished - pending);
+    assert_int_equal((int)json_scan_number(sum, "runs_skipped"), finished);
+    assert_int_equal((int)json_scan_number(sum, "runs_resumed"), pending);
+    assert_int_equal((int)json_scan_number(sum, "runs_trained"), 5 - finished - pending);
     free(sum);
 
     /* Every run ends as in the uninterrupted search (one thread: exact). */
-    run_file a[16], b[16];
-    const int na = read_runs(tmp_file("ref.search"), a, 16);
-    const int nb = read_runs(tmp_file("m.search"), b, 16);
+    search_run a[16], b[16];
+    const int na = read_search_runs(tmp_file("ref.search"), a, 16);
+    const int nb = read_search_runs(tmp_file("m.search"), b, 16);
     assert_int_equal(na, 5);
     assert_int_equal(nb, 5);
     for (int i = 0; i < na; i++) {
@@ -552,20 +402,20 @@ static void test_resume(void **state)
 static void test_budget(void **state)
 {
     (void)state;
-    make_tiles();
+    make_tiles(synth_exe, tile_exe, &cv_tiles);
     /* 2 configurations: R = 2 rungs, S = 3 / 3 = 1 s; rung 0: 1 / (2 x 2) s per run;
      * rung 1: + 1 / (1 x 2) s, 0.75 s in all. */
     const char *args[] = {train_exe, tmp_file("tiles"), "-o", tmp_file("m.onnx"), "--grid",
                           "filters=2,4", "--depth", "1", "--budget", "3", "--epochs", "100000",
                           "--batch", "2", "--threads", "1", "--no-augment", "--json-file",
                           tmp_file("s.json"), NULL};
-    run_ok("budget", args);
-    char *sum = slurp(tmp_file("s.json"));
+    run_expect("budget", args, 0);
+    char *sum = slurp(tmp_file("s.json"), NULL);
     assert_non_null(sum);
-    assert_int_equal((int)json_num(sum, "rungs"), 2);
-    assert_int_equal((int)json_num(sum, "folds"), 2);
-    run_file runs[16];
-    const int n = read_runs(tmp_file("m.search"), runs, 16);
+    assert_int_equal((int)json_scan_number(sum, "rungs"), 2);
+    assert_int_equal((int)json_scan_number(sum, "folds"), 2);
+    search_run runs[16];
+    const int n = read_search_runs(tmp_file("m.search"), runs, 16);
     assert_int_equal(n, 4 + 2 + 1);
     /* Rung 0: the better mean validation mIoU goes on (ties: macro F1, grid order). */
     const char *labels[2] = {"filters=2", "filters=4"};
@@ -619,16 +469,7 @@ static int setup(void **state)
     infer_exe = getenv("UNET_INFER");
     if (!train_exe || !synth_exe || !tile_exe || !infer_exe)
         return -1;
-    snprintf(tmp, sizeof tmp, "/tmp/unet-test-cv-XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmp_folder_create("cv");
 }
 
 int main(int argc, char **argv)
@@ -642,5 +483,5 @@ int main(int argc, char **argv)
     else
         t = (struct CMUnitTest)cmocka_unit_test(test_search);
     const struct CMUnitTest tests[] = {t};
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmp_folder_remove);
 }
