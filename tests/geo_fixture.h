@@ -1,19 +1,13 @@
-/* Helpers of the GDAL tests: running the programs, writing small
- * georeferenced rasters and vector files through the GDAL API (so the tests
- * build their own inputs), reading rasters back, and the independent
- * references they compare against (connected components by flood fill). */
+/* Helpers of the GDAL tests: writing small georeferenced rasters through the
+ * GDAL API (so the tests build their own inputs), reading rasters back, and
+ * the independent references they compare against (connected components by
+ * flood fill). The tests run the programs with tool_run.h. */
 #ifndef UNET_TESTS_GEO_FIXTURE_H
 #define UNET_TESTS_GEO_FIXTURE_H
 
 #include <stdint.h>
 
 #include <gdal.h>
-
-/* Runs argv[0] with argv (NULL-terminated); stdout to out_path, stderr to
- * err_path. Returns the exit status, -1 when it did not exit. */
-int fx_run(const char *const *argv, const char *out_path, const char *err_path);
-/* The whole file as a string (free()), NULL when it cannot be read. */
-char *fx_slurp(const char *path);
 
 /* Writes a tiled GeoTIFF: bands x (w x h) samples of type, band-sequential in
  * pixels (uint8_t or uint16_t), in EPSG:epsg with geotransform gt. nodata:

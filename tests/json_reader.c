@@ -1,5 +1,6 @@
 /* Recursive-descent JSON parser for tests; see json_reader.h. */
 #include <ctype.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -197,4 +198,18 @@ const char *json_string(const json_value *obj, const char *key)
     if (v->type != JSON_STRING)
         fail_msg("JSON: '%s' is not a string", key);
     return v->string;
+}
+
+void json_check_number(const json_value *obj, const char *key, double want, double tol, const char *where)
+{
+    const json_value *v = json_get(obj, key);
+    if (isnan(want)) {
+        if (v->type != JSON_NULL)
+            fail_msg("%s %s: expected null, got %.17g", where, key, v->type == JSON_NUMBER ? v->number : NAN);
+        return;
+    }
+    if (v->type != JSON_NUMBER)
+        fail_msg("%s %s: expected %.17g, got a non-number", where, key, want);
+    if (fabs(v->number - want) > tol)
+        fail_msg("%s %s: expected %.17g, got %.17g", where, key, want, v->number);
 }

@@ -25,5 +25,8 @@ const json_value *json_get(const json_value *obj, const char *key);
 double json_number(const json_value *obj, const char *key);
 /* String member: fails the test when absent or not a string. */
 const char *json_string(const json_value *obj, const char *key);
+/* A member that may be undefined: null exactly when want is NaN, else a
+ * number within tol of want; fails the test, naming where, otherwise. */
+void json_check_number(const json_value *obj, const char *key, double want, double tol, const char *where);
 
 #endif

@@ -18,7 +18,6 @@
  * and that a scene one tile large gives the tile mode's matrix with a 3x3
  * Conv model, where window borders matter. */
 #include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,8 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -37,8 +34,7 @@
 
 #include "json_reader.h"
 #include "onnx_builder.h"
-
-#define FMT(buf, size, ...) assert_true(snprintf(buf, size, __VA_ARGS__) < (int)(size))
+#include "tool_run.h"
 
 #define K 5
 #define IGN 255 /* reference truth: left out as ignored */
@@ -49,72 +45,25 @@ static const uint8_t class_rgb[K][3] = { { 200, 30, 30 }, { 30, 200, 30 }, { 30,
                                          { 100, 100, 100 }, { 240, 160, 0 } };
 static const uint8_t paint[5][3] = { { 255, 0, 0 }, { 0, 255, 0 }, { 0, 0, 255 }, { 0, 0, 0 }, { 255, 255, 0 } };
 
-static char tmp[256];
 static const char *eval_exe;
 
 /* ---- running unet-eval ---- */
 
-static char *tmp_path(const char *rel)
-{
-    static char buf[8][700];
-    static int k;
-    k = (k + 1) % 8;
-    FMT(buf[k], sizeof buf[k], "%s/%s", tmp, rel);
-    return buf[k];
-}
-
 /* Runs unet-eval in tmp with the arguments; stdout to out.txt, stderr to err.txt. */
 static int run_eval(const char *first, ...)
 {
-    const char *argv[48];
-    int n = 0;
-    argv[n++] = eval_exe;
+    const char *argv[RUN_ARGV_MAX];
+    const char *const head[] = { eval_exe, NULL };
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a && n < 47; a = va_arg(ap, const char *))
-        argv[n++] = a;
+    run_argv_va(argv, head, first, ap);
     va_end(ap);
-    argv[n] = NULL;
-    char out[700], err[700];
-    FMT(out, sizeof out, "%s/out.txt", tmp);
-    FMT(err, sizeof err, "%s/err.txt", tmp);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0 || chdir(tmp) != 0)
-            _exit(127);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(eval_exe, (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    assert_true(pid > 0);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
+    return run_redirected(argv, tmp_file("out.txt"), tmp_file("err.txt"), tmp_folder());
 }
 
 static void assert_err_contains(const char *fragment)
 {
-    char *s = slurp(tmp_path("err.txt"));
+    char *s = slurp(tmp_file("err.txt"), NULL);
     assert_non_null(s);
     if (!strstr(s, fragment))
         fail_msg("stderr lacks '%s':\n%s", fragment, s);
@@ -123,7 +72,7 @@ static void assert_err_contains(const char *fragment)
 
 static json_value *read_json_out(void)
 {
-    char *s = slurp(tmp_path("out.txt"));
+    char *s = slurp(tmp_file("out.txt"), NULL);
     assert_non_null(s);
     json_value *j = json_parse(s);
     free(s);
@@ -132,12 +81,12 @@ static json_value *read_json_out(void)
 
 static void make_dir(const char *rel)
 {
-    assert_int_equal(mkdir(tmp_path(rel), 0777), 0);
+    assert_int_equal(mkdir(tmp_file(rel), 0777), 0);
 }
 
 static void write_text(const char *rel, const char *text)
 {
-    FILE *f = fopen(tmp_path(rel), "wb");
+    FILE *f = fopen(tmp_file(rel), "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
     assert_int_equal(fclose(f), 0);
@@ -145,7 +94,7 @@ static void write_text(const char *rel, const char *text)
 
 static int files_in(const char *rel)
 {
-    DIR *d = opendir(tmp_path(rel));
+    DIR *d = opendir(tmp_file(rel));
     assert_non_null(d);
     int n = 0;
     struct dirent *e;
@@ -365,11 +314,10 @@ static int setup(void **state)
     eval_exe = getenv("UNET_EVAL");
     if (!eval_exe)
         return -1;
-    FMT(tmp, sizeof tmp, "/tmp/unet-test-eval-scene-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (tmp_folder_create("eval-scene") != 0)
         return -1;
     float w[K * 3] = { 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0 }, b[K] = { 0, 0, 0, 0.5f, -1 };
-    write_conv_model(tmp_path("model.onnx"), 1, w, b);
+    write_conv_model(tmp_file("model.onnx"), 1, w, b);
     make_dir("scenes");
     make_scene_dirs("scenes", "alpha");
     make_scene_dirs("scenes", "beta");
@@ -377,7 +325,7 @@ static int setup(void **state)
     make_scene_dirs("other", "odd");
     make_dir("tmpdir");
     for (int i = 0; i < N_IMAGES; i++)
-        make_image(tmp_path(i == ODD ? "other" : "scenes"), &images[i]);
+        make_image(tmp_file(i == ODD ? "other" : "scenes"), &images[i]);
     /* Paths relative to the list's folder. */
     write_text("pairs.tsv", "# image, mask, scene\n"
                             "scenes/alpha/images/big.png\tscenes/alpha/masks/big.png\tS1\n"
@@ -387,15 +335,12 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    (void)state;
     for (int i = 0; i < N_IMAGES; i++) {
         free(images[i].rgb);
         free(images[i].truth);
         free(images[i].pred);
     }
-    char cmd[300];
-    FMT(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmp_folder_remove(state);
 }
 
 /* ---- the reference ---- */
@@ -449,18 +394,6 @@ static void reference_of(const int *which, int n, reference *r)
     r->macro_f1 = ratio(f1_sum, present);
 }
 
-static void check_metric(const json_value *obj, const char *key, double want, const char *where)
-{
-    const json_value *v = json_get(obj, key);
-    if (isnan(want)) {
-        if (v->type != JSON_NULL)
-            fail_msg("%s %s: expected null", where, key);
-        return;
-    }
-    if (v->type != JSON_NUMBER || fabs(v->number - want) > 1e-12)
-        fail_msg("%s %s: expected %.17g, got %.17g", where, key, want, v->type == JSON_NUMBER ? v->number : NAN);
-}
-
 static void check_matrix(const json_value *m, const reference *r, const char *where)
 {
     assert_int_equal(m->type, JSON_ARRAY);
@@ -482,9 +415,9 @@ static void check_overall(const json_value *j, const reference *r)
     assert_int_equal((uint64_t)json_number(px, "counted"), r->total);
     assert_int_equal((uint64_t)json_number(px, "ignored"), r->ignored);
     assert_int_equal((uint64_t)json_number(px, "unknown_label"), r->unknown);
-    check_metric(j, "pixel_accuracy", r->accuracy, "overall");
-    check_metric(j, "mean_iou", r->miou, "overall");
-    check_metric(j, "macro_f1", r->macro_f1, "overall");
+    json_check_number(j, "pixel_accuracy", r->accuracy, 1e-12, "overall");
+    json_check_number(j, "mean_iou", r->miou, 1e-12, "overall");
+    json_check_number(j, "macro_f1", r->macro_f1, 1e-12, "overall");
     const json_value *cl = json_get(j, "classes");
     assert_int_equal(cl->n, K);
     for (int c = 0; c < K; c++) {
@@ -492,10 +425,10 @@ static void check_overall(const json_value *j, const reference *r)
         FMT(where, sizeof where, "class %d", c);
         assert_string_equal(json_string(cl->items[c], "name"), class_names[c]);
         assert_int_equal((uint64_t)json_number(cl->items[c], "support"), r->support[c]);
-        check_metric(cl->items[c], "precision", r->precision[c], where);
-        check_metric(cl->items[c], "recall", r->recall[c], where);
-        check_metric(cl->items[c], "f1", r->f1[c], where);
-        check_metric(cl->items[c], "iou", r->iou[c], where);
+        json_check_number(cl->items[c], "precision", r->precision[c], 1e-12, where);
+        json_check_number(cl->items[c], "recall", r->recall[c], 1e-12, where);
+        json_check_number(cl->items[c], "f1", r->f1[c], 1e-12, where);
+        json_check_number(cl->items[c], "iou", r->iou[c], 1e-12, where);
     }
 }
 
@@ -509,9 +442,9 @@ static void check_scene(const json_value *s, const char *name, int selected, con
     assert_int_equal((int)json_number(s, "images_evaluated"), n);
     assert_int_equal((int)json_number(s, "images_failed"), selected - n);
     assert_int_equal((uint64_t)json_number(s, "pixels_counted"), r.total);
-    check_metric(s, "pixel_accuracy", r.accuracy, name);
-    check_metric(s, "mean_iou", r.miou, name);
-    check_metric(s, "macro_f1", r.macro_f1, name);
+    json_check_number(s, "pixel_accuracy", r.accuracy, 1e-12, name);
+    json_check_number(s, "mean_iou", r.miou, 1e-12, name);
+    json_check_number(s, "macro_f1", r.macro_f1, 1e-12, name);
     check_matrix(json_get(s, "confusion_matrix"), &r, name);
 }
 
@@ -526,8 +459,8 @@ static void check_image_entry(const json_value *e, int which, const char *status
     reference r;
     reference_of(&which, 1, &r);
     assert_int_equal((uint64_t)json_number(e, "pixels_counted"), r.total);
-    check_metric(e, "mean_iou", r.miou, d->name);
-    check_metric(e, "pixel_accuracy", r.accuracy, d->name);
+    json_check_number(e, "mean_iou", r.miou, 1e-12, d->name);
+    json_check_number(e, "pixel_accuracy", r.accuracy, 1e-12, d->name);
 }
 
 static void check_scenes_report(const json_value *j)
@@ -558,7 +491,7 @@ static const int evaluated[] = { ALPHA_BIG, ALPHA_SMALL, BETA_BIG, BETA_IDS };
 static void test_scenes_small_windows(void **state)
 {
     (void)state;
-    assert_int_equal(setenv("TMPDIR", tmp_path("tmpdir"), 1), 0);
+    assert_int_equal(setenv("TMPDIR", tmp_file("tmpdir"), 1), 0);
     assert_int_equal(run_eval("--scene", "model.onnx", "scenes", "--json", "--threads", "1", "-b", "3", "--tile",
                               "64", "--overlap", "16", NULL),
                      1);
@@ -588,7 +521,7 @@ static void test_scenes_small_windows(void **state)
 static void check_error_map(const char *rel, const image_data *d)
 {
     unet_image im;
-    assert_int_equal(unet_image_read(tmp_path(rel), UNET_IMAGE_DEFAULT, &im), UNET_OK);
+    assert_int_equal(unet_image_read(tmp_file(rel), UNET_IMAGE_DEFAULT, &im), UNET_OK);
     assert_int_equal(im.width, d->w);
     assert_int_equal(im.height, d->h);
     assert_int_equal(im.channels, 3);
@@ -629,7 +562,7 @@ static void test_out_errors_and_rerun(void **state)
         char rel[300];
         FMT(rel, sizeof rel, "kept/%s.png", d->name);
         unet_image m;
-        assert_int_equal(unet_image_read(tmp_path(rel), UNET_IMAGE_PALETTE_INDEX, &m), UNET_OK);
+        assert_int_equal(unet_image_read(tmp_file(rel), UNET_IMAGE_PALETTE_INDEX, &m), UNET_OK);
         assert_int_equal(m.width, d->w);
         assert_int_equal(m.height, d->h);
         assert_int_equal(m.channels, 1);
@@ -655,7 +588,7 @@ static void test_out_errors_and_rerun(void **state)
     /* A mask there that this model did not write: that image fails, unless --force. */
     uint8_t zeros[40 * 30] = { 0 };
     unet_image z = { 40, 30, 1, zeros };
-    assert_int_equal(unet_png_write(tmp_path("kept/small.png"), &z, NULL, 0), UNET_OK);
+    assert_int_equal(unet_png_write(tmp_file("kept/small.png"), &z, NULL, 0), UNET_OK);
     assert_int_equal(run_eval("--scene", "model.onnx", "scenes/alpha", "--out", "kept", "--json", NULL), 1);
     j = read_json_out();
     assert_int_equal((int)json_number(j, "tiles_failed"), 2);
@@ -672,7 +605,7 @@ static void test_out_errors_and_rerun(void **state)
 
     /* The table: the overall metrics, then a line per scene. */
     assert_int_equal(run_eval("--scene", "model.onnx", "scenes", "--quiet", NULL), 1);
-    char *table = slurp(tmp_path("out.txt"));
+    char *table = slurp(tmp_file("out.txt"), NULL);
     assert_non_null(table);
     assert_non_null(strstr(table, "4 of 5 images evaluated, 1 failed"));
     assert_non_null(strstr(table, "mean IoU"));
@@ -733,7 +666,7 @@ static void test_one_window_equals_tile_mode(void **state)
         w[i] = (float)((int)(next_rand() % 2001) - 1000) / 1000.0f;
     for (int i = 0; i < K; i++)
         b[i] = (float)((int)(next_rand() % 201) - 100) / 1000.0f;
-    write_conv_model(tmp_path("conv3.onnx"), 3, w, b);
+    write_conv_model(tmp_file("conv3.onnx"), 3, w, b);
     make_dir("tiles3");
     make_dir("tiles3/images");
     make_dir("tiles3/masks");
@@ -751,10 +684,10 @@ static void test_one_window_equals_tile_mode(void **state)
         memcpy(pal + 3 * c, class_rgb[c], 3);
     unet_image img = { T, T, 3, rgb };
     /* As unet-tile writes them: palette index = class id, palette = class colours. */
-    assert_int_equal(unet_png_write(tmp_path("tiles3/images/t.png"), &img, NULL, 0), UNET_OK);
-    assert_int_equal(unet_png_write_indexed(tmp_path("tiles3/masks/t.png"), T, T, ids, pal, 256, NULL, 0), UNET_OK);
-    assert_int_equal(unet_png_write(tmp_path("one/s/images/t.png"), &img, NULL, 0), UNET_OK);
-    assert_int_equal(unet_png_write_indexed(tmp_path("one/s/masks/t.png"), T, T, ids, pal, 256, NULL, 0), UNET_OK);
+    assert_int_equal(unet_png_write(tmp_file("tiles3/images/t.png"), &img, NULL, 0), UNET_OK);
+    assert_int_equal(unet_png_write_indexed(tmp_file("tiles3/masks/t.png"), T, T, ids, pal, 256, NULL, 0), UNET_OK);
+    assert_int_equal(unet_png_write(tmp_file("one/s/images/t.png"), &img, NULL, 0), UNET_OK);
+    assert_int_equal(unet_png_write_indexed(tmp_file("one/s/masks/t.png"), T, T, ids, pal, 256, NULL, 0), UNET_OK);
 
     assert_int_equal(run_eval("conv3.onnx", "tiles3", "--json", NULL), 0);
     json_value *tile = read_json_out();
@@ -799,7 +732,7 @@ static void test_usage(void **state)
     assert_int_equal(run_eval("--scene", "model.onnx", "scenes", "--ignore-colors", "#C81E1E", NULL), 2);
     assert_err_contains("--ignore-colors");
     assert_int_equal(run_eval("--help", NULL), 0);
-    char *help = slurp(tmp_path("out.txt"));
+    char *help = slurp(tmp_file("out.txt"), NULL);
     assert_non_null(help);
     assert_non_null(strstr(help, "--scene MODEL SCENE..."));
     assert_non_null(strstr(help, "--unknown-colors"));

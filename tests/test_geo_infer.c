@@ -40,8 +40,7 @@
 #include <unet/palette.h>
 
 #include "geo_fixture.h"
-
-#define FMT(buf, size, ...) assert_true(snprintf(buf, size, __VA_ARGS__) < (int)(size))
+#include "tool_run.h"
 
 static char tmp[256];
 static char model[400];
@@ -50,24 +49,18 @@ static const char *infer_exe;
 /* Runs unet-infer MODEL args... (NULL-terminated); output in tmp/out.txt, tmp/err.txt. */
 static int infer(const char *first, ...)
 {
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = infer_exe;
-    argv[n++] = model;
-    argv[n++] = first;
+    const char *argv[RUN_ARGV_MAX];
+    const char *const head[] = { infer_exe, model, NULL };
     va_list ap;
     va_start(ap, first);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 63)
-        argv[n++] = a;
+    run_argv_va(argv, head, first, ap);
     va_end(ap);
-    argv[n] = NULL;
     char out[300], err[300];
     FMT(out, sizeof out, "%s/out.txt", tmp);
     FMT(err, sizeof err, "%s/err.txt", tmp);
-    int rc = fx_run(argv, out, err);
+    int rc = run_redirected(argv, out, err, NULL);
     if (rc != 0) {
-        char *e = fx_slurp(err);
+        char *e = slurp(err, NULL);
         print_message("unet-infer exited %d:\n%s\n", rc, e ? e : "");
         free(e);
     }
@@ -184,8 +177,8 @@ static void check_gdalinfo(const char *path, int epsg, const double gt_want[6])
     FMT(out, sizeof out, "%s/gdalinfo.json", tmp);
     FMT(err, sizeof err, "%s/gdalinfo.err", tmp);
     const char *argv[] = { gdalinfo, "-json", path, NULL };
-    assert_int_equal(fx_run(argv, out, err), 0);
-    char *json = fx_slurp(out);
+    assert_int_equal(run_redirected(argv, out, err, NULL), 0);
+    char *json = slurp(out, NULL);
     assert_non_null(json);
     const char *p = strstr(json, "\"geoTransform\":[");
     assert_non_null(p);
@@ -299,7 +292,7 @@ static void test_rgb8_utm_nodata(void **state)
     FMT(tif, sizeof tif, "%s/scene.tif", a_dir);
     assert_int_equal(infer("--scene", "--tile", "64", "--overlap", "16", "--quiet", "--json", "-o", path, tif, NULL), 0);
     FMT(path, sizeof path, "%s/out.txt", tmp);
-    char *json = fx_slurp(path);
+    char *json = slurp(path, NULL);
     assert_non_null(json);
     assert_non_null(strstr(json, "\"skipped\":1"));
     free(json);
@@ -623,7 +616,7 @@ static int setup(void **state)
     snprintf(out, sizeof out, "%s/out.txt", tmp);
     snprintf(err, sizeof err, "%s/err.txt", tmp);
     const char *argv[] = { make_model, "-o", model, "--depth", "1", "--filters", "2", NULL };
-    return fx_run(argv, out, err) == 0 ? 0 : -1;
+    return run_redirected(argv, out, err, NULL) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)

@@ -27,8 +27,7 @@
 #include <unet/image.h>
 
 #include "geo_fixture.h"
-
-#define FMT(buf, size, ...) assert_true(snprintf(buf, size, __VA_ARGS__) < (int)(size))
+#include "tool_run.h"
 
 #define W 200
 #define H 160
@@ -63,28 +62,23 @@ static uint8_t pixel(int x, int y, int b)
 
 static int run_tile(const char *first, ...)
 {
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = tile_exe;
-    argv[n++] = first;
+    const char *argv[RUN_ARGV_MAX];
+    const char *const head[] = { tile_exe, NULL };
     va_list ap;
     va_start(ap, first);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 63)
-        argv[n++] = a;
+    run_argv_va(argv, head, first, ap);
     va_end(ap);
-    argv[n] = NULL;
     char out[300], err[300];
     FMT(out, sizeof out, "%s/out.txt", tmp);
     FMT(err, sizeof err, "%s/err.txt", tmp);
-    return fx_run(argv, out, err);
+    return run_redirected(argv, out, err, NULL);
 }
 
 static char *read_err(void)
 {
     char path[300];
     FMT(path, sizeof path, "%s/err.txt", tmp);
-    return fx_slurp(path);
+    return slurp(path, NULL);
 }
 
 /* A vector file with the rectangles (plus extra, when not NULL) in EPSG:epsg;

@@ -33,8 +33,8 @@
 
 #include "export_onnx.h"
 #include "random_params.h"
+#include "tool_run.h"
 
-#define FMT(buf, size, ...) assert_true(snprintf(buf, size, __VA_ARGS__) < (int)(size))
 #define CLASSES 6
 
 static char tmp[256];
@@ -50,61 +50,26 @@ static const char *const colors[CLASSES] = { "#3C1098", "#8429F6", "#6EC1E4", "#
 /* ---- running the program ---- */
 
 /* Runs unet-infer with arguments (NULL-terminated); stdout and stderr go to
- * tmp/out.txt and tmp/err.txt. Returns the exit status, -1 if it did not exit. */
+ * tmp/out.txt and tmp/err.txt. Returns the exit status. */
 static int run_infer(const char *first, ...)
 {
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = infer_exe;
-    argv[n++] = first;
+    const char *argv[RUN_ARGV_MAX];
+    const char *const head[] = { infer_exe, NULL };
     va_list ap;
     va_start(ap, first);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 63)
-        argv[n++] = a;
+    run_argv_va(argv, head, first, ap);
     va_end(ap);
-    argv[n] = NULL;
     char out[300], errf[300];
     FMT(out, sizeof out, "%s/out.txt", tmp);
     FMT(errf, sizeof errf, "%s/err.txt", tmp);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0)
-            _exit(127);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(infer_exe, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n)
-        n = 0;
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
+    return run_redirected(argv, out, errf, NULL);
 }
 
 static void assert_file_contains(const char *rel, const char *fragment)
 {
     char path[400];
     FMT(path, sizeof path, "%s/%s", tmp, rel);
-    char *s = slurp(path);
+    char *s = slurp(path, NULL);
     assert_non_null(s);
     if (!strstr(s, fragment))
         fail_msg("%s lacks '%s':\n%s", rel, fragment, s);
@@ -115,7 +80,7 @@ static void dump_err(void)
 {
     char path[400];
     FMT(path, sizeof path, "%s/err.txt", tmp);
-    char *s = slurp(path);
+    char *s = slurp(path, NULL);
     print_message("unet-infer stderr:\n%s\n", s ? s : "(none)");
     free(s);
 }

@@ -7,8 +7,6 @@
  * CSV, error maps and heat map. Broken tiles (size mismatch, missing mask,
  * corrupt image, a fold entry without image) must be reported while the rest
  * is evaluated. */
-#include <ctype.h>
-#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,16 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include <unet/image.h>
 
+#include "json_reader.h"
 #include "onnx.pb-c.h"
-
-#define FMT(buf, size, ...) assert_true(snprintf(buf, size, __VA_ARGS__) < (int)(size))
+#include "tool_run.h"
 
 #define K 5
 static const char *const class_names[K] = { "Red thing", "Green, thing", "Blue \"thing\"", "Dark", "Never" };
@@ -44,72 +40,25 @@ static const char *const tsv_hex[K] = { "#010203", "#111213", "#212223", "#31323
 static const char tsv_text[] = "0\tt0\t#010203\n1\tt1\t#111213\n2\tt2\t#212223\n3\tt3\t#313233\n"
                                "4\tt4\t#414243\n";
 
-static char tmp[256];
 static const char *eval_exe;
 
 /* ---- processes and files ---- */
 
-static char *tmp_path(const char *rel)
-{
-    static char buf[8][700];
-    static int k;
-    k = (k + 1) % 8;
-    FMT(buf[k], sizeof buf[k], "%s/%s", tmp, rel);
-    return buf[k];
-}
-
 /* Runs unet-eval with the arguments; stdout to tmp/out.txt, stderr to tmp/err.txt. */
 static int run_eval(const char *first, ...)
 {
-    const char *argv[40];
-    int n = 0;
-    argv[n++] = eval_exe;
+    const char *argv[RUN_ARGV_MAX];
+    const char *const head[] = { eval_exe, NULL };
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a && n < 39; a = va_arg(ap, const char *))
-        argv[n++] = a;
+    run_argv_va(argv, head, first, ap);
     va_end(ap);
-    argv[n] = NULL;
-    char out[700], err[700];
-    FMT(out, sizeof out, "%s/out.txt", tmp);
-    FMT(err, sizeof err, "%s/err.txt", tmp);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0)
-            _exit(127);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(eval_exe, (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    assert_true(pid > 0);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
+    return run_redirected(argv, tmp_file("out.txt"), tmp_file("err.txt"), NULL);
 }
 
 static void assert_file_contains(const char *rel, const char *fragment)
 {
-    char *s = slurp(tmp_path(rel));
+    char *s = slurp(tmp_file(rel), NULL);
     assert_non_null(s);
     if (!strstr(s, fragment))
         fail_msg("%s lacks '%s':\n%s", rel, fragment, s);
@@ -341,12 +290,11 @@ static int setup(void **state)
     eval_exe = getenv("UNET_EVAL");
     if (!eval_exe)
         return -1;
-    FMT(tmp, sizeof tmp, "/tmp/unet-test-eval-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (tmp_folder_create("eval") != 0)
         return -1;
-    write_model(tmp_path("model.onnx"), 1);
-    write_model(tmp_path("bare.onnx"), 0);
-    const char *tiles = tmp_path("tiles");
+    write_model(tmp_file("model.onnx"), 1);
+    write_model(tmp_file("bare.onnx"), 0);
+    const char *tiles = tmp_file("tiles");
     char dir[800];
     assert_int_equal(mkdir(tiles, 0777), 0);
     FMT(dir, sizeof dir, "%s/images", tiles);
@@ -382,21 +330,18 @@ static int setup(void **state)
     write_bytes(path, folds, strlen(folds));
     /* Another split of the same tiles, for --folds-file. */
     const char *other = "# name, scene, fold\nb\ts\t2\r\nd\ts\t2\r\nc\ts\t3\r\n";
-    write_bytes(tmp_path("other-folds.tsv"), other, strlen(other));
+    write_bytes(tmp_file("other-folds.tsv"), other, strlen(other));
     return 0;
 }
 
 static int teardown(void **state)
 {
-    (void)state;
     for (int i = 0; i < N_GOOD; i++) {
         free(data[i].rgb);
         free(data[i].truth);
         free(data[i].pred);
     }
-    char cmd[300];
-    FMT(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmp_folder_remove(state);
 }
 
 /* ---- the reference: confusion matrix and metrics worked out here ---- */
@@ -457,237 +402,59 @@ static void reference_of(const int *tiles, int n_tiles, int ignore, reference *r
     r->weighted_f1 = div_or_nan(wsum, (double)r->total);
 }
 
-/* ---- a small JSON reader: enough to walk unet-eval's object ---- */
-
-enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-typedef struct jv {
-    int type;
-    double num;
-    char *str;
-    int n;
-    char **keys;
-    struct jv **items;
-} jv;
-
-static const char *jp;
-
-static void jskip(void)
-{
-    while (isspace((unsigned char)*jp))
-        jp++;
-}
-
-static jv *jparse(void);
-
-static char *jstring(void)
-{
-    assert_int_equal(*jp, '"');
-    jp++;
-    size_t cap = 64, n = 0;
-    char *s = malloc(cap);
-    assert_non_null(s);
-    while (*jp != '"') {
-        assert_true(*jp != '\0');
-        char c = *jp++;
-        if (c == '\\') {
-            c = *jp++;
-            if (c == 'n')
-                c = '\n';
-            else if (c == 't')
-                c = '\t';
-            else if (c == 'u') {
-                char hex[5] = { 0 };
-                memcpy(hex, jp, 4);
-                jp += 4;
-                c = (char)strtol(hex, NULL, 16);
-            } else
-                assert_true(c == '"' || c == '\\' || c == '/');
-        }
-        if (n + 2 > cap) {
-            cap *= 2;
-            s = realloc(s, cap);
-            assert_non_null(s);
-        }
-        s[n++] = c;
-    }
-    jp++;
-    s[n] = '\0';
-    return s;
-}
-
-static void jadd(jv *v, char *key, jv *item)
-{
-    v->items = realloc(v->items, (size_t)(v->n + 1) * sizeof *v->items);
-    v->keys = realloc(v->keys, (size_t)(v->n + 1) * sizeof *v->keys);
-    assert_true(v->items && v->keys);
-    v->items[v->n] = item;
-    v->keys[v->n] = key;
-    v->n++;
-}
-
-static jv *jparse(void)
-{
-    jv *v = calloc(1, sizeof *v);
-    assert_non_null(v);
-    jskip();
-    if (*jp == '{' || *jp == '[') {
-        int obj = *jp == '{';
-        v->type = obj ? J_OBJ : J_ARR;
-        jp++;
-        jskip();
-        if (*jp == (obj ? '}' : ']')) {
-            jp++;
-            return v;
-        }
-        for (;;) {
-            char *key = NULL;
-            jskip();
-            if (obj) {
-                key = jstring();
-                jskip();
-                assert_int_equal(*jp, ':');
-                jp++;
-            }
-            jadd(v, key, jparse());
-            jskip();
-            if (*jp == ',') {
-                jp++;
-                continue;
-            }
-            assert_int_equal(*jp, obj ? '}' : ']');
-            jp++;
-            return v;
-        }
-    }
-    if (*jp == '"') {
-        v->type = J_STR;
-        v->str = jstring();
-    } else if (!strncmp(jp, "null", 4)) {
-        v->type = J_NULL;
-        jp += 4;
-    } else if (!strncmp(jp, "true", 4) || !strncmp(jp, "false", 5)) {
-        v->type = J_BOOL;
-        v->num = *jp == 't';
-        jp += *jp == 't' ? 4 : 5;
-    } else {
-        char *end;
-        v->type = J_NUM;
-        v->num = strtod(jp, &end);
-        assert_true(end != jp);
-        jp = end;
-    }
-    return v;
-}
-
-static jv *json_parse_all(const char *text)
-{
-    jp = text;
-    jv *v = jparse();
-    jskip();
-    assert_int_equal(*jp, '\0'); /* one object and nothing else */
-    return v;
-}
-
-static void jfree(jv *v)
-{
-    if (!v)
-        return;
-    for (int i = 0; i < v->n; i++) {
-        jfree(v->items[i]);
-        if (v->keys)
-            free(v->keys[i]);
-    }
-    free(v->items);
-    free(v->keys);
-    free(v->str);
-    free(v);
-}
-
-static jv *jget(const jv *v, const char *key)
-{
-    assert_int_equal(v->type, J_OBJ);
-    for (int i = 0; i < v->n; i++)
-        if (!strcmp(v->keys[i], key))
-            return v->items[i];
-    fail_msg("JSON lacks key '%s'", key);
-    return NULL;
-}
-
-static double jnum(const jv *v, const char *key)
-{
-    const jv *x = jget(v, key);
-    assert_int_equal(x->type, J_NUM);
-    return x->num;
-}
-
-/* A metric: null exactly when the reference is undefined, else equal to 1e-12. */
-static void check_metric(const jv *obj, const char *key, double want, const char *where)
-{
-    const jv *x = jget(obj, key);
-    if (isnan(want)) {
-        if (x->type != J_NULL)
-            fail_msg("%s %s: expected null, got %g", where, key, x->num);
-        return;
-    }
-    if (x->type != J_NUM)
-        fail_msg("%s %s: expected %.17g, got a non-number", where, key, want);
-    if (fabs(x->num - want) > 1e-12)
-        fail_msg("%s %s: expected %.17g, got %.17g", where, key, want, x->num);
-}
-
-static void check_json_classes(const jv *j, const reference *r, const char *const *names,
+static void check_json_classes(const json_value *j, const reference *r, const char *const *names,
                                const char *const *hex)
 {
-    const jv *m = jget(j, "confusion_matrix");
-    assert_int_equal(m->type, J_ARR);
+    const json_value *m = json_get(j, "confusion_matrix");
+    assert_int_equal(m->type, JSON_ARRAY);
     assert_int_equal(m->n, K);
     for (int t = 0; t < K; t++) {
         assert_int_equal(m->items[t]->n, K);
         for (int p = 0; p < K; p++)
-            if ((uint64_t)m->items[t]->items[p]->num != r->cm[t][p])
-                fail_msg("confusion[%d][%d] = %g, expected %llu", t, p, m->items[t]->items[p]->num,
+            if ((uint64_t)m->items[t]->items[p]->number != r->cm[t][p])
+                fail_msg("confusion[%d][%d] = %g, expected %llu", t, p, m->items[t]->items[p]->number,
                          (unsigned long long)r->cm[t][p]);
     }
-    assert_int_equal((int)jnum(j, "n_classes"), K);
-    assert_int_equal((int)jnum(j, "n_present"), r->present);
-    check_metric(j, "pixel_accuracy", r->accuracy, "overall");
-    check_metric(j, "mean_iou", r->miou, "overall");
-    check_metric(j, "macro_f1", r->macro_f1, "overall");
-    check_metric(j, "weighted_f1", r->weighted_f1, "overall");
-    const jv *px = jget(j, "pixels");
-    assert_int_equal((uint64_t)jnum(px, "counted"), r->total);
-    assert_int_equal((uint64_t)jnum(px, "ignored"), r->ignored);
-    assert_int_equal((uint64_t)jnum(px, "unknown_label"), r->unknown);
-    const jv *cl = jget(j, "classes");
+    assert_int_equal((int)json_number(j, "n_classes"), K);
+    assert_int_equal((int)json_number(j, "n_present"), r->present);
+    json_check_number(j, "pixel_accuracy", r->accuracy, 1e-12, "overall");
+    json_check_number(j, "mean_iou", r->miou, 1e-12, "overall");
+    json_check_number(j, "macro_f1", r->macro_f1, 1e-12, "overall");
+    json_check_number(j, "weighted_f1", r->weighted_f1, 1e-12, "overall");
+    const json_value *px = json_get(j, "pixels");
+    assert_int_equal((uint64_t)json_number(px, "counted"), r->total);
+    assert_int_equal((uint64_t)json_number(px, "ignored"), r->ignored);
+    assert_int_equal((uint64_t)json_number(px, "unknown_label"), r->unknown);
+    const json_value *cl = json_get(j, "classes");
     assert_int_equal(cl->n, K);
     for (int c = 0; c < K; c++) {
-        const jv *o = cl->items[c];
+        const json_value *o = cl->items[c];
         char where[32];
         FMT(where, sizeof where, "class %d", c);
-        assert_int_equal((int)jnum(o, "id"), c);
-        assert_string_equal(jget(o, "name")->str, names[c]);
-        assert_string_equal(jget(o, "color")->str, hex[c]);
-        assert_int_equal((uint64_t)jnum(o, "support"), r->support[c]);
-        assert_int_equal((uint64_t)jnum(o, "predicted"), r->predicted[c]);
-        assert_int_equal((uint64_t)jnum(o, "tp"), r->cm[c][c]);
-        assert_int_equal(jget(o, "present")->num, r->support[c] > 0);
-        check_metric(o, "precision", r->precision[c], where);
-        check_metric(o, "recall", r->recall[c], where);
-        check_metric(o, "f1", r->f1[c], where);
-        check_metric(o, "iou", r->iou[c], where);
+        assert_int_equal((int)json_number(o, "id"), c);
+        assert_string_equal(json_string(o, "name"), names[c]);
+        assert_string_equal(json_string(o, "color"), hex[c]);
+        assert_int_equal((uint64_t)json_number(o, "support"), r->support[c]);
+        assert_int_equal((uint64_t)json_number(o, "predicted"), r->predicted[c]);
+        assert_int_equal((uint64_t)json_number(o, "tp"), r->cm[c][c]);
+        assert_int_equal(json_get(o, "present")->number, r->support[c] > 0);
+        json_check_number(o, "precision", r->precision[c], 1e-12, where);
+        json_check_number(o, "recall", r->recall[c], 1e-12, where);
+        json_check_number(o, "f1", r->f1[c], 1e-12, where);
+        json_check_number(o, "iou", r->iou[c], 1e-12, where);
     }
 }
 
-static void check_json(const jv *j, const reference *r)
+static void check_json(const json_value *j, const reference *r)
 {
     check_json_classes(j, r, class_names, class_hex);
 }
 
-static jv *read_json(const char *rel)
+static json_value *read_json(const char *rel)
 {
-    char *s = slurp(tmp_path(rel));
+    char *s = slurp(tmp_file(rel), NULL);
     assert_non_null(s);
-    jv *j = json_parse_all(s);
+    json_value *j = json_parse(s);
     free(s);
     return j;
 }
@@ -698,7 +465,7 @@ static jv *read_json(const char *rel)
 static void test_fold0(void **state)
 {
     (void)state;
-    assert_int_equal(run_eval(tmp_path("model.onnx"), tmp_path("tiles"), "--fold", "0", "--json", "--batch", "2",
+    assert_int_equal(run_eval(tmp_file("model.onnx"), tmp_file("tiles"), "--fold", "0", "--json", "--batch", "2",
                               "--threads", "1", NULL),
                      0);
     reference r;
@@ -712,61 +479,61 @@ static void test_fold0(void **state)
     assert_int_equal(r.predicted[4], 0);
     assert_true(r.ignored > 0);
     assert_int_equal(r.present, 3);
-    jv *j = read_json("out.txt");
+    json_value *j = read_json("out.txt");
     check_json(j, &r);
-    assert_int_equal((int)jnum(j, "tiles_selected"), 3);
-    assert_int_equal((int)jnum(j, "tiles_evaluated"), 3);
-    assert_int_equal((int)jnum(j, "tiles_failed"), 0);
-    assert_string_equal(jget(j, "fold")->str, "0");
+    assert_int_equal((int)json_number(j, "tiles_selected"), 3);
+    assert_int_equal((int)json_number(j, "tiles_evaluated"), 3);
+    assert_int_equal((int)json_number(j, "tiles_failed"), 0);
+    assert_string_equal(json_string(j, "fold"), "0");
     /* The documented values of the three kinds of edge class. */
-    const jv *cl = jget(j, "classes");
-    assert_int_equal(jget(cl->items[2], "precision")->type, J_NULL);
-    assert_int_equal(jget(cl->items[2], "iou")->type, J_NULL);
-    assert_true(jnum(cl->items[3], "precision") == 0 && jnum(cl->items[3], "iou") == 0);
-    assert_int_equal(jget(cl->items[3], "recall")->type, J_NULL);
-    assert_int_equal(jget(cl->items[4], "precision")->type, J_NULL);
-    assert_true(jnum(cl->items[4], "recall") == 0 && jnum(cl->items[4], "f1") == 0);
-    jfree(j);
+    const json_value *cl = json_get(j, "classes");
+    assert_int_equal(json_get(cl->items[2], "precision")->type, JSON_NULL);
+    assert_int_equal(json_get(cl->items[2], "iou")->type, JSON_NULL);
+    assert_true(json_number(cl->items[3], "precision") == 0 && json_number(cl->items[3], "iou") == 0);
+    assert_int_equal(json_get(cl->items[3], "recall")->type, JSON_NULL);
+    assert_int_equal(json_get(cl->items[4], "precision")->type, JSON_NULL);
+    assert_true(json_number(cl->items[4], "recall") == 0 && json_number(cl->items[4], "f1") == 0);
+    json_free(j);
 }
 
 /* All tiles: broken ones reported, the rest counted; error maps, heat map, CSV. */
 static void test_all_tiles(void **state)
 {
     (void)state;
-    assert_int_equal(run_eval(tmp_path("model.onnx"), tmp_path("tiles"), "--json", "--json-file",
-                              tmp_path("report.json"), "--csv", tmp_path("report.csv"), "--heatmap",
-                              tmp_path("heat.png"), "--errors", tmp_path("errors"), "--batch", "3", NULL),
+    assert_int_equal(run_eval(tmp_file("model.onnx"), tmp_file("tiles"), "--json", "--json-file",
+                              tmp_file("report.json"), "--csv", tmp_file("report.csv"), "--heatmap",
+                              tmp_file("heat.png"), "--errors", tmp_file("errors"), "--batch", "3", NULL),
                      1);
     reference r;
     int tiles[] = { 0, 1, 2, 3 };
     reference_of(tiles, 4, 255, &r);
     assert_true(r.unknown > 0);
-    jv *j = read_json("out.txt");
+    json_value *j = read_json("out.txt");
     check_json(j, &r);
-    assert_int_equal((int)jnum(j, "tiles_selected"), 7);
-    assert_int_equal((int)jnum(j, "tiles_evaluated"), 4);
-    assert_int_equal((int)jnum(j, "tiles_failed"), 3);
-    assert_int_equal(jget(j, "fold")->type, J_NULL);
-    const jv *fl = jget(j, "failures");
+    assert_int_equal((int)json_number(j, "tiles_selected"), 7);
+    assert_int_equal((int)json_number(j, "tiles_evaluated"), 4);
+    assert_int_equal((int)json_number(j, "tiles_failed"), 3);
+    assert_int_equal(json_get(j, "fold")->type, JSON_NULL);
+    const json_value *fl = json_get(j, "failures");
     assert_int_equal(fl->n, 3);
     const char *bad[3] = { "e_size", "f_nomask", "g_corrupt" };
     for (int i = 0; i < 3; i++)
-        assert_string_equal(jget(fl->items[i], "tile")->str, bad[i]);
-    assert_non_null(strstr(jget(fl->items[0], "error")->str, "7x6"));
+        assert_string_equal(json_string(fl->items[i], "tile"), bad[i]);
+    assert_non_null(strstr(json_string(fl->items[0], "error"), "7x6"));
     assert_file_contains("err.txt", "e_size");
     assert_file_contains("err.txt", "f_nomask: no mask");
     assert_file_contains("err.txt", "g_corrupt");
-    jfree(j);
+    json_free(j);
 
     /* --json-file holds the same object. */
-    char *a = slurp(tmp_path("out.txt")), *b = slurp(tmp_path("report.json"));
+    char *a = slurp(tmp_file("out.txt"), NULL), *b = slurp(tmp_file("report.json"), NULL);
     assert_non_null(b);
     assert_string_equal(a, b);
     free(a);
     free(b);
 
     /* CSV: one row per class, undefined values empty. */
-    char *csv = slurp(tmp_path("report.csv"));
+    char *csv = slurp(tmp_file("report.csv"), NULL);
     assert_non_null(csv);
     char *line = strtok(csv, "\n");
     assert_string_equal(line, "id,name,color,support,predicted,tp,fp,fn,precision,recall,f1,iou");
@@ -808,7 +575,7 @@ static void test_all_tiles(void **state)
         char rel[64];
         FMT(rel, sizeof rel, "errors/%s.png", good[i].name);
         unet_image im;
-        assert_int_equal(unet_image_read(tmp_path(rel), UNET_IMAGE_DEFAULT, &im), UNET_OK);
+        assert_int_equal(unet_image_read(tmp_file(rel), UNET_IMAGE_DEFAULT, &im), UNET_OK);
         const tile_data *d = &data[i];
         assert_int_equal(im.width, d->w);
         assert_int_equal(im.height, d->h);
@@ -830,13 +597,13 @@ static void test_all_tiles(void **state)
         unet_image_free(&im);
     }
     struct stat st;
-    assert_int_not_equal(stat(tmp_path("errors/e_size.png"), &st), 0);
+    assert_int_not_equal(stat(tmp_file("errors/e_size.png"), &st), 0);
 
     /* Heat map: the documented size; each cell's corner (away from digits and
      * grid lines) grey for a class absent from the truth, white for a zero
      * count, the full colour for 100 %, else neither white nor grey. */
     unet_image hm;
-    assert_int_equal(unet_image_read(tmp_path("heat.png"), UNET_IMAGE_DEFAULT, &hm), UNET_OK);
+    assert_int_equal(unet_image_read(tmp_file("heat.png"), UNET_IMAGE_DEFAULT, &hm), UNET_OK);
     assert_int_equal(hm.width, 40 * K + 114);
     assert_int_equal(hm.height, 40 * K + 44);
     assert_int_equal(hm.channels, 3);
@@ -867,19 +634,19 @@ static void test_all_tiles(void **state)
 static void test_other_folds_and_ignore(void **state)
 {
     (void)state;
-    assert_int_equal(run_eval(tmp_path("model.onnx"), tmp_path("tiles"), "--folds-file",
-                              tmp_path("other-folds.tsv"), "--fold", "2", "--ignore-label", "0", "--json", NULL),
+    assert_int_equal(run_eval(tmp_file("model.onnx"), tmp_file("tiles"), "--folds-file",
+                              tmp_file("other-folds.tsv"), "--fold", "2", "--ignore-label", "0", "--json", NULL),
                      0);
     reference r;
     int tiles[] = { 1, 3 };
     reference_of(tiles, 2, 0, &r);
-    jv *j = read_json("out.txt");
+    json_value *j = read_json("out.txt");
     check_json(j, &r);
-    assert_int_equal((int)jnum(j, "ignore_label"), 0);
-    assert_int_equal((int)jnum(j, "tiles_selected"), 2);
-    jfree(j);
+    assert_int_equal((int)json_number(j, "ignore_label"), 0);
+    assert_int_equal((int)json_number(j, "tiles_selected"), 2);
+    json_free(j);
 
-    assert_int_equal(run_eval(tmp_path("model.onnx"), tmp_path("tiles"), "--fold", "0", NULL), 0);
+    assert_int_equal(run_eval(tmp_file("model.onnx"), tmp_file("tiles"), "--fold", "0", NULL), 0);
     assert_file_contains("out.txt", "n/a");
     assert_file_contains("out.txt", "Green, thing");
     assert_file_contains("out.txt", "mean IoU");
@@ -889,55 +656,53 @@ static void test_other_folds_and_ignore(void **state)
 static void test_names_from_tiles(void **state)
 {
     (void)state;
-    assert_int_equal(run_eval(tmp_path("bare.onnx"), tmp_path("tiles"), "--fold", "0", "--json", NULL), 0);
+    assert_int_equal(run_eval(tmp_file("bare.onnx"), tmp_file("tiles"), "--fold", "0", "--json", NULL), 0);
     reference r;
     int tiles[] = { 0, 1, 2 };
     reference_of(tiles, 3, 255, &r);
-    jv *j = read_json("out.txt");
+    json_value *j = read_json("out.txt");
     check_json_classes(j, &r, tsv_names, tsv_hex);
-    jfree(j);
+    json_free(j);
 }
 
 /* A fold entry without image fails that tile only. */
 static void test_fold1_ghost(void **state)
 {
     (void)state;
-    assert_int_equal(run_eval(tmp_path("model.onnx"), tmp_path("tiles"), "--fold", "1", "--json", "--quiet", NULL),
+    assert_int_equal(run_eval(tmp_file("model.onnx"), tmp_file("tiles"), "--fold", "1", "--json", "--quiet", NULL),
                      1);
     reference r;
     int tiles[] = { 3 };
     reference_of(tiles, 1, 255, &r);
-    jv *j = read_json("out.txt");
+    json_value *j = read_json("out.txt");
     check_json(j, &r);
-    assert_int_equal((int)jnum(j, "tiles_selected"), 5);
-    assert_int_equal((int)jnum(j, "tiles_failed"), 4);
-    jfree(j);
+    assert_int_equal((int)json_number(j, "tiles_selected"), 5);
+    assert_int_equal((int)json_number(j, "tiles_failed"), 4);
+    json_free(j);
     assert_file_contains("err.txt", "ghost: listed in the folds file");
 }
 
 static void test_usage(void **state)
 {
     (void)state;
-    char model[700], tiles[700]; /* tmp_path's buffers are reused */
-    FMT(model, sizeof model, "%s", tmp_path("model.onnx"));
-    FMT(tiles, sizeof tiles, "%s", tmp_path("tiles"));
+    const char *model = tmp_file("model.onnx"), *tiles = tmp_file("tiles");
     /* Folds choose tiles; whole scenes (test_eval_scene.c) take none. */
     assert_int_equal(run_eval(model, tiles, "--scene", "--fold", "0", NULL), 2);
     assert_file_contains("err.txt", "--fold and --folds-file choose tiles");
     assert_int_equal(run_eval(model, tiles, "--fold", "9", NULL), 2);
     assert_file_contains("err.txt", "no tile of fold '9'");
-    assert_int_equal(run_eval(model, tiles, "--folds-file", tmp_path("other-folds.tsv"), NULL), 2);
+    assert_int_equal(run_eval(model, tiles, "--folds-file", tmp_file("other-folds.tsv"), NULL), 2);
     assert_int_equal(run_eval(model, NULL), 2);
     assert_int_equal(run_eval(model, tiles, "--ignore-label", "256", NULL), 2);
-    assert_int_equal(run_eval(tmp_path("tiles/folds.tsv"), tiles, NULL), 2);
-    assert_int_equal(run_eval(model, tmp_path("nowhere"), NULL), 2);
+    assert_int_equal(run_eval(tmp_file("tiles/folds.tsv"), tiles, NULL), 2);
+    assert_int_equal(run_eval(model, tmp_file("nowhere"), NULL), 2);
     /* A malformed folds file is named with its line. */
-    write_bytes(tmp_path("bad-folds.tsv"), "a\ts\t0\nb\t0\n", strlen("a\ts\t0\nb\t0\n"));
-    assert_int_equal(run_eval(model, tiles, "--folds-file", tmp_path("bad-folds.tsv"), "--fold", "0", NULL), 2);
+    write_bytes(tmp_file("bad-folds.tsv"), "a\ts\t0\nb\t0\n", strlen("a\ts\t0\nb\t0\n"));
+    assert_int_equal(run_eval(model, tiles, "--folds-file", tmp_file("bad-folds.tsv"), "--fold", "0", NULL), 2);
     assert_file_contains("err.txt", "bad-folds.tsv line 2");
     const char *dup = "a\ts\t0\nb\ts\t0\na\ts\t1\n";
-    write_bytes(tmp_path("dup-folds.tsv"), dup, strlen(dup));
-    assert_int_equal(run_eval(model, tiles, "--folds-file", tmp_path("dup-folds.tsv"), "--fold", "0", NULL), 2);
+    write_bytes(tmp_file("dup-folds.tsv"), dup, strlen(dup));
+    assert_int_equal(run_eval(model, tiles, "--folds-file", tmp_file("dup-folds.tsv"), "--fold", "0", NULL), 2);
     assert_file_contains("err.txt", "dup-folds.tsv line 3: tile 'a' is listed again (first at line 1)");
     assert_int_equal(run_eval("--help", NULL), 0);
     assert_file_contains("out.txt", "never predicted");

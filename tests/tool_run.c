@@ -101,18 +101,30 @@ void run_argv(const char *out[RUN_ARGV_MAX], int ranks, const char *prog, const 
     out[n] = NULL;
 }
 
-pid_t run_start(const char *name, const char *const *argv)
+void run_argv_va(const char *out[RUN_ARGV_MAX], const char *const *head, const char *first, va_list ap)
 {
-    char errf[600], outf[600];
-    FMT(errf, sizeof errf, "%s/%s.err", folder, name);
-    FMT(outf, sizeof outf, "%s/%s.out", folder, name);
+    int n = 0;
+    for (int i = 0; head[i]; i++) {
+        assert_true(n < RUN_ARGV_MAX - 1);
+        out[n++] = head[i];
+    }
+    for (const char *a = first; a; a = va_arg(ap, const char *)) {
+        assert_true(n < RUN_ARGV_MAX - 1);
+        out[n++] = a;
+    }
+    out[n] = NULL;
+}
+
+static pid_t start_redirected(const char *const *argv, const char *out_path, const char *err_path,
+                              const char *cwd)
+{
     const pid_t pid = fork();
     if (pid == 0) {
         if (own_group)
             setpgid(0, 0);
-        const int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int fo = open(outf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fe < 0 || fo < 0)
+        const int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fe < 0 || fo < 0 || (cwd && chdir(cwd) != 0))
             _exit(127);
         dup2(fo, 1);
         dup2(fe, 2);
@@ -123,24 +135,28 @@ pid_t run_start(const char *name, const char *const *argv)
     return pid;
 }
 
-static int exit_code(int status)
+pid_t run_start(const char *name, const char *const *argv)
 {
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    char errf[600], outf[600];
+    FMT(errf, sizeof errf, "%s/%s.err", folder, name);
+    FMT(outf, sizeof outf, "%s/%s.out", folder, name);
+    return start_redirected(argv, outf, errf, NULL);
 }
 
-int run_wait(pid_t pid, const char *name)
+/* The wait(2) status of the run, within the deadline when one is set. */
+static int wait_status(pid_t pid, const char *name)
 {
     int status = 0;
     if (deadline <= 0) {
         assert_true(waitpid(pid, &status, 0) == pid);
-        return exit_code(status);
+        return status;
     }
     const struct timespec tick = {0, 20 * 1000 * 1000};
     for (int waited = 0;; waited++) {
         const pid_t r = waitpid(pid, &status, WNOHANG);
         assert_true(r == 0 || r == pid);
         if (r == pid)
-            return exit_code(status);
+            return status;
         if (waited > deadline * 50) {
             kill(own_group ? -pid : pid, SIGKILL);
             waitpid(pid, &status, 0);
@@ -149,6 +165,12 @@ int run_wait(pid_t pid, const char *name)
         }
         nanosleep(&tick, NULL);
     }
+}
+
+int run_wait(pid_t pid, const char *name)
+{
+    const int status = wait_status(pid, name);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 void run_expect(const char *name, const char *const *argv, int want)
@@ -161,6 +183,16 @@ void run_expect(const char *name, const char *const *argv, int want)
         fail_msg("%s (%s) exited with %d, expected %d:\n%s", argv[0], name, rc, want,
                  m ? m : "");
     }
+}
+
+int run_redirected(const char *const *argv, const char *out_path, const char *err_path, const char *cwd)
+{
+    const int status = wait_status(start_redirected(argv, out_path, err_path, cwd), argv[0]);
+    if (!WIFEXITED(status)) {
+        char *m = slurp(err_path, NULL);
+        fail_msg("%s was ended by signal %d:\n%s", argv[0], WTERMSIG(status), m ? m : "");
+    }
+    return WEXITSTATUS(status);
 }
 
 void make_tiles(const char *synth_exe, const char *tile_exe, const tiles_recipe *recipe)
@@ -195,11 +227,16 @@ char *slurp(const char *path, size_t *len)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
+    if (n < 0)
+        fail_msg("%s: cannot tell its size", path);
     char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n)
-        n = 0;
-    if (s)
-        s[n] = '\0';
+    assert_non_null(s);
+    if (fread(s, 1, (size_t)n, f) != (size_t)n) {
+        if (ferror(f))
+            fail_msg("%s: read error", path);
+        n = 0; /* shorter than it was a moment ago (being rewritten): nothing yet */
+    }
+    s[n] = '\0';
     if (len)
         *len = (size_t)n;
     fclose(f);

@@ -1,12 +1,13 @@
 /* Running the project's programs from cmocka tests and reading what they
  * write: a temporary folder per test process, runs started with their stderr
- * (and stdout) kept in that folder, optional launch under mpirun, synthetic
- * tiles made with unet-synth and unet-tile, and plain readers of the files
- * and JSON texts the programs leave. Every helper fails the running test on
- * error. Test code only. */
+ * and stdout kept in files (in that folder, or where a test names them),
+ * optional launch under mpirun, synthetic tiles made with unet-synth and
+ * unet-tile, and plain readers of the files and JSON texts the programs
+ * leave. Every helper fails the running test on error. Test code only. */
 #ifndef UNET_TESTS_TOOL_RUN_H
 #define UNET_TESTS_TOOL_RUN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -49,6 +50,11 @@ void run_set_deadline(int seconds);
 #define RUN_ARGV_MAX 64
 void run_argv(const char *out[RUN_ARGV_MAX], int ranks, const char *prog, const char *const *args);
 
+/* out = head... (NULL-terminated), then first and the rest of ap up to its
+ * NULL: the argument list of a test's run_x(first, ...) helper. Fails the
+ * test past RUN_ARGV_MAX - 1 arguments. */
+void run_argv_va(const char *out[RUN_ARGV_MAX], const char *const *head, const char *first, va_list ap);
+
 /* Starts argv[0] with argv (NULL-terminated); stderr to tmp/NAME.err,
  * stdout to tmp/NAME.out. */
 pid_t run_start(const char *name, const char *const *argv);
@@ -56,6 +62,10 @@ pid_t run_start(const char *name, const char *const *argv);
 int run_wait(pid_t pid, const char *name);
 /* Runs argv and fails the test, with its stderr, unless it exits with want. */
 void run_expect(const char *name, const char *const *argv, int want);
+/* Runs argv to its end with stdout to out_path and stderr to err_path,
+ * started in folder cwd (NULL: this process's); its exit status. Fails the
+ * test, with its stderr, when a signal ended it. */
+int run_redirected(const char *const *argv, const char *out_path, const char *err_path, const char *cwd);
 
 /* Synthetic scenes cut into tiles: unet-synth writes tmp/scenes (scenes
  * scenes of scene_size x scene_size, seed 1), unet-tile cuts them into
@@ -70,7 +80,8 @@ void make_tiles(const char *synth_exe, const char *tile_exe, const tiles_recipe 
 /* ---- reading what they wrote ----------------------------------------------------- */
 
 /* The whole file as a string (free()); its length in *len when len is not
- * NULL. NULL when it cannot be opened. */
+ * NULL. NULL when it cannot be opened; fails the test on a read error or
+ * when memory runs out. */
 char *slurp(const char *path, size_t *len);
 /* Newlines in the file; 0 when it cannot be read. */
 int count_lines(const char *path);
