@@ -50,7 +50,7 @@ fi
 
 peak1=$("$build/tools/unet-fma-peak" 1 | sed 's/.*"gflops":\([0-9.]*\).*/\1/')
 peak2=$("$build/tools/unet-fma-peak" 2 | sed 's/.*"gflops":\([0-9.]*\).*/\1/')
-field() { sed "s/.*\"$2\":\([-0-9.e]*\).*/\1/" <<<"$1"; }
+field() { sed "s/.*\"$2\": *\([-0-9.e]*\).*/\1/" <<<"$1"; }
 
 echo "FP32 FMA peak measured here: $peak1 GFLOP/s on 1 thread, $peak2 on 2 threads"
 echo
@@ -93,7 +93,11 @@ if [ "$train" = 1 ]; then
     if /usr/bin/python3 -c "import torch" 2>/dev/null; then
       theirs=$(/usr/bin/python3 tools/bench/torch-train-bench.py "$1" "$2" 8 2 "$steps" "$3")
       tt=$(field "$theirs" tiles_per_s)
-      ratio=$(awk -v a="$(field "$ours" tiles_per_s)" -v b="$tt" 'BEGIN{printf "%.2f", a/b}')
+      if [ -z "$tt" ] || [ "$tt" = "$theirs" ]; then
+        tt="(torch run failed)"; ratio="-"
+      else
+        ratio=$(awk -v a="$(field "$ours" tiles_per_s)" -v b="$tt" 'BEGIN{printf "%.2f", a/b}')
+      fi
     else
       tt="(no python3-torch)"; ratio="-"
     fi
