@@ -1,6 +1,5 @@
 /* Checkpoint files: layout and checks in checkpoint.h. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "checkpoint.h"
 #include "error.h"
 
@@ -240,20 +240,6 @@ static void encode_header(uint8_t *h, const train_state *st, uint64_t config_byt
     put_u64(h + 200, table_bytes(ps));
 }
 
-static void sync_dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd); /* best effort: some file systems refuse it on folders */
-        close(fd);
-    }
-    free(dir);
-}
-
 unet_status checkpoint_write(const char *path, const train_state *st, const char *config)
 {
     if (!st || !st->params || !st->opt)
@@ -265,22 +251,10 @@ unet_status checkpoint_write(const char *path, const train_state *st, const char
     if (config_bytes > MAX_CONFIG_BYTES)
         return unet_set_error(UNET_ERR_LIMIT, "checkpoint %s: flags of %llu bytes", path,
                               (unsigned long long)config_bytes);
-    const size_t tmp_size = strlen(path) + 32;
-    char *tmp = malloc(tmp_size);
-    if (!tmp)
-        return unet_set_error(UNET_ERR_NOMEM, "checkpoint %s: out of memory", path);
-    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        const int e = errno;
-        if (fd >= 0)
-            close(fd);
-        unet_status s = unet_set_error(UNET_ERR_IO, "cannot create %s: %s", tmp, strerror(e));
-        free(tmp);
-        return s;
-    }
-    writer w = {f, FNV_OFFSET, 0};
+    atomic_file out;
+    if (atomic_file_open(&out, path) != UNET_OK)
+        return unet_wrap_error(UNET_ERR_IO, "checkpoint");
+    writer w = {out.f, FNV_OFFSET, 0};
     uint8_t header[HEADER_SIZE];
     encode_header(header, st, config_bytes);
     w_bytes(&w, header, HEADER_SIZE);
@@ -307,27 +281,9 @@ unet_status checkpoint_write(const char *path, const train_state *st, const char
     put_u64(trailer, w.hash);
     w_bytes(&w, trailer, 8);
 
-    int err = w.err;
-    if (!err && fflush(f) != 0)
-        err = errno;
-    if (!err && fsync(fileno(f)) != 0)
-        err = errno;
-    if (fclose(f) != 0 && !err)
-        err = errno;
-    const char *stage = "writing";
-    if (!err && rename(tmp, path) != 0) {
-        err = errno;
-        stage = "renaming";
-    }
-    unet_status s = UNET_OK;
-    if (err) {
-        unlink(tmp);
-        s = unet_set_error(UNET_ERR_IO, "checkpoint: %s %s: %s", stage, tmp, strerror(err));
-    } else {
-        sync_dir_of(path);
-    }
-    free(tmp);
-    return s;
+    if (atomic_file_commit(&out, w.err) != UNET_OK)
+        return unet_wrap_error(UNET_ERR_IO, "checkpoint");
+    return UNET_OK;
 }
 
 /* ---- reading ------------------------------------------------------------------ */

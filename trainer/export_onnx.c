@@ -6,10 +6,8 @@
  * copy, and the packed bytes stream into the file rather than into a second
  * buffer, so a large model costs little extra memory to export. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "export_onnx.h"
 #include "onnx.pb-c.h"
@@ -861,83 +860,20 @@ static void file_buffer_append(ProtobufCBuffer *buffer, size_t len, const uint8_
         fb->error = errno ? errno : EIO;
 }
 
-/* Makes the rename itself durable; best effort, as some file systems refuse
- * fsync on directories. */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 static unet_status write_model(const char *path, const Onnx__ModelProto *model)
 {
-    static atomic_uint counter;
     size_t size = onnx__model_proto__get_packed_size(model);
     if (size > (size_t)INT32_MAX)
         return unet_set_error(UNET_ERR_LIMIT,
                               "the model packs to %zu bytes, over protobuf's 2 GiB limit", size);
-
-    size_t tmp_size = strlen(path) + 64;
-    char *tmp = malloc(tmp_size);
-    if (!tmp)
-        return ctx_nomem();
-    int fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(tmp, tmp_size, "%s.tmp.%ld.%u", path, (long)getpid(),
-                 atomic_fetch_add(&counter, 1u));
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        unet_status s = unet_set_error(UNET_ERR_IO, "cannot create the temporary file %s: %s",
-                                       tmp, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    FILE *file = fdopen(fd, "wb");
-    if (!file) {
-        int err = errno;
-        close(fd);
-        unlink(tmp);
-        unet_status s = unet_set_error(UNET_ERR_IO, "cannot open %s: %s", tmp, strerror(err));
-        free(tmp);
-        return s;
-    }
-
-    file_buffer fb = { { file_buffer_append }, file, 0 };
+    atomic_file out;
+    UNET_TRY(atomic_file_open(&out, path));
+    file_buffer fb = { { file_buffer_append }, out.f, 0 };
     size_t written = onnx__model_proto__pack_to_buffer(model, &fb.base);
     int err = fb.error;
     if (!err && written != size)
         err = EIO;
-    if (!err && fflush(file) != 0)
-        err = errno;
-    if (!err && fsync(fileno(file)) != 0)
-        err = errno;
-    if (fclose(file) != 0 && !err)
-        err = errno;
-    const char *stage = "writing";
-    if (!err && rename(tmp, path) != 0) {
-        err = errno;
-        stage = "renaming";
-    }
-    unet_status s = UNET_OK;
-    if (err) {
-        unlink(tmp);
-        s = unet_set_error(UNET_ERR_IO, "%s %s: %s", stage, tmp, strerror(err));
-    } else {
-        sync_parent_dir(path);
-    }
-    free(tmp);
-    return s;
+    return atomic_file_commit(&out, err);
 }
 
 unet_status unet_export_onnx(const char *path, const unet_params *params,

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "text_file.h"
 
@@ -55,25 +56,10 @@ unet_status text_file_read(const char *path, char **text, size_t *len)
 
 unet_status text_file_write(const char *path, const char *text, size_t len)
 {
-    const size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return unet_set_error(UNET_ERR_NOMEM, "writing %s: out of memory", path);
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int ok = f != NULL;
-    ok = ok && (len == 0 || fwrite(text, 1, len, f) == len);
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (f && fclose(f) != 0)
-        ok = 0;
-    ok = ok && rename(tmp, path) == 0;
-    unet_status s = UNET_OK;
-    if (!ok) {
-        s = unet_set_error(UNET_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    return s;
+    atomic_file out;
+    UNET_TRY(atomic_file_open(&out, path));
+    const int err = len && fwrite(text, 1, len, out.f) != len ? (errno ? errno : EIO) : 0;
+    return atomic_file_commit(&out, err);
 }
 
 int text_file_exists(const char *path)

@@ -1,0 +1,87 @@
+/* Temporary file + fsync + rename + folder sync. */
+#define _GNU_SOURCE
+#include "atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+
+/* Makes the rename itself durable; best effort, as some file systems refuse
+ * fsync on folders. */
+static void sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+unet_status atomic_file_open(atomic_file *a, const char *path)
+{
+    static atomic_uint counter; /* unique names for writers in one process */
+    a->f = NULL;
+    a->path = path;
+    const size_t tmp_size = strlen(path) + 64;
+    a->tmp = malloc(tmp_size);
+    if (!a->tmp)
+        return unet_set_error(UNET_ERR_NOMEM, "writing %s: out of memory", path);
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        snprintf(a->tmp, tmp_size, "%s.tmp.%ld.%u", path, (long)getpid(),
+                 atomic_fetch_add(&counter, 1u));
+        fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd >= 0) {
+        a->f = fdopen(fd, "wb");
+        if (a->f)
+            return UNET_OK;
+        const int e = errno;
+        close(fd);
+        unlink(a->tmp);
+        errno = e;
+    }
+    unet_status s = unet_set_error(UNET_ERR_IO, "cannot create the temporary file %s: %s",
+                                   a->tmp, strerror(errno));
+    free(a->tmp);
+    a->tmp = NULL;
+    return s;
+}
+
+unet_status atomic_file_commit(atomic_file *a, int err)
+{
+    if (!err && fflush(a->f) != 0)
+        err = errno;
+    if (!err && fsync(fileno(a->f)) != 0)
+        err = errno;
+    if (fclose(a->f) != 0 && !err)
+        err = errno;
+    const char *stage = "writing";
+    if (!err && rename(a->tmp, a->path) != 0) {
+        err = errno;
+        stage = "renaming";
+    }
+    unet_status s = UNET_OK;
+    if (err) {
+        unlink(a->tmp);
+        s = unet_set_error(UNET_ERR_IO, "%s %s: %s", stage, a->tmp, strerror(err));
+    } else {
+        sync_parent_dir(a->path);
+    }
+    free(a->tmp);
+    a->tmp = NULL;
+    a->f = NULL;
+    return s;
+}

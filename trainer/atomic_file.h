@@ -1,0 +1,28 @@
+/* Writing a file so that readers see the old version or the whole new one,
+ * never a part: the bytes go to a temporary file beside it (unique name,
+ * created exclusively), which is flushed, fsync'ed and renamed over the
+ * target; then the folder is synced so the rename survives a crash. A
+ * failed write removes the temporary file. */
+#ifndef UNET_TRAINER_ATOMIC_FILE_H
+#define UNET_TRAINER_ATOMIC_FILE_H
+
+#include <stdio.h>
+
+#include <unet/unet.h>
+
+typedef struct atomic_file {
+    FILE *f;          /* write here between open and commit */
+    char *tmp;        /* the temporary file's name */
+    const char *path; /* the target, borrowed from the caller */
+} atomic_file;
+
+/* Creates the temporary file for path. UNET_ERR_IO naming it on failure
+ * (nothing to clean up then). */
+unet_status atomic_file_open(atomic_file *a, const char *path);
+/* Flushes, syncs, closes and renames into place. write_errno is the first
+ * errno the caller's writes met (0: none); any error removes the temporary
+ * file and gives UNET_ERR_IO ("writing TMP: ..." or "renaming TMP: ...").
+ * Always releases a. */
+unet_status atomic_file_commit(atomic_file *a, int write_errno);
+
+#endif
