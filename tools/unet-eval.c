@@ -25,6 +25,7 @@
 #include <unet/unet.h>
 
 #include "atomic_write.h"
+#include "cli_int.h"
 #include "confusion_heatmap.h"
 #include "error_map.h"
 #include "eval_report.h"
@@ -1169,19 +1170,6 @@ static int main_scenes(options *o)
     return status;
 }
 
-static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, PROG ": %s must be an integer from %d to %d, got '%s'\n", opt, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     options o;
@@ -1221,11 +1209,11 @@ int main(int argc, char **argv)
             o.fold = optarg;
             break;
         case 'b':
-            if (parse_int("--batch", optarg, 1, 4096, &o.batch) != 0)
+            if (cli_int_option(PROG, "--batch", optarg, 1, 4096, &o.batch) != 0)
                 return EXIT_USAGE;
             break;
         case OPT_THREADS:
-            if (parse_int("--threads", optarg, 1, 1024, &o.threads) != 0)
+            if (cli_int_option(PROG, "--threads", optarg, 1, 1024, &o.threads) != 0)
                 return EXIT_USAGE;
             break;
         case OPT_JSON: o.json = 1; break;
@@ -1234,7 +1222,7 @@ int main(int argc, char **argv)
         case OPT_HEATMAP: o.heatmap = optarg; break;
         case OPT_ERRORS: o.errors = optarg; break;
         case OPT_IGNORE:
-            if (parse_int("--ignore-label", optarg, 0, 255, &o.ignore_label) != 0)
+            if (cli_int_option(PROG, "--ignore-label", optarg, 0, 255, &o.ignore_label) != 0)
                 return EXIT_USAGE;
             break;
         case OPT_SCENE: o.scene = 1; break;
@@ -1243,12 +1231,12 @@ int main(int argc, char **argv)
             o.scene = 1;
             break;
         case OPT_TILE:
-            if (parse_int("--tile", optarg, 1, 16384, &o.tile) != 0)
+            if (cli_int_option(PROG, "--tile", optarg, 1, 16384, &o.tile) != 0)
                 return EXIT_USAGE;
             scene_only = "--tile";
             break;
         case OPT_OVERLAP:
-            if (parse_int("--overlap", optarg, 0, 16383, &o.overlap) != 0)
+            if (cli_int_option(PROG, "--overlap", optarg, 0, 16383, &o.overlap) != 0)
                 return EXIT_USAGE;
             scene_only = "--overlap";
             break;

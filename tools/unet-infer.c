@@ -23,6 +23,7 @@
 #ifdef UNET_HAVE_GDAL
 #include "geo_mask_writer.h"
 #endif
+#include "cli_int.h"
 #include "infer_inputs.h"
 #include "infer_mpi.h"
 #include "infer_report.h"
@@ -658,18 +659,12 @@ static int infer_main(int argc, char **argv)
         switch (opt) {
         case 'o': o.out = optarg; break;
         case 'b':
-            o.batch = (int)strtol(optarg, &end, 10);
-            if (*end || o.batch < 1 || o.batch > 4096) {
-                fprintf(stderr, "unet-infer: --batch must be 1..4096, got '%s'\n", optarg);
+            if (cli_int_option("unet-infer", "--batch", optarg, 1, 4096, &o.batch) != 0)
                 return EXIT_USAGE;
-            }
             break;
         case OPT_THREADS:
-            o.threads = (int)strtol(optarg, &end, 10);
-            if (*end || o.threads < 1 || o.threads > 1024) {
-                fprintf(stderr, "unet-infer: --threads must be 1..1024, got '%s'\n", optarg);
+            if (cli_int_option("unet-infer", "--threads", optarg, 1, 1024, &o.threads) != 0)
                 return EXIT_USAGE;
-            }
             break;
         case OPT_PRECISION:
             if (unet_precision_parse(optarg, &o.precision) != UNET_OK ||
@@ -684,18 +679,12 @@ static int infer_main(int argc, char **argv)
         case OPT_TTA: o.tta = 1; break;
         case OPT_SCENE: o.scene = 1; break;
         case OPT_TILE:
-            o.tile = (int)strtol(optarg, &end, 10);
-            if (*end || o.tile < 1 || o.tile > 16384) {
-                fprintf(stderr, "unet-infer: --tile must be 1..16384, got '%s'\n", optarg);
+            if (cli_int_option("unet-infer", "--tile", optarg, 1, 16384, &o.tile) != 0)
                 return EXIT_USAGE;
-            }
             break;
         case OPT_OVERLAP:
-            o.overlap = (int)strtol(optarg, &end, 10);
-            if (*end || o.overlap < 0 || o.overlap > 16383) {
-                fprintf(stderr, "unet-infer: --overlap must be 0..16383, got '%s'\n", optarg);
+            if (cli_int_option("unet-infer", "--overlap", optarg, 0, 16383, &o.overlap) != 0)
                 return EXIT_USAGE;
-            }
             break;
         case OPT_LAYOUT:
             if (!strcasecmp(optarg, "NCHW")) o.layout_override = 0;

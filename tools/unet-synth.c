@@ -21,6 +21,8 @@
 #include <unet/palette.h>
 #include <unet/unet.h>
 
+#include "cli_int.h"
+
 enum { CLASS_BUILDING = 0, CLASS_LAND = 1, CLASS_ROAD = 2, CLASS_VEGETATION = 3, CLASS_WATER = 4,
        CLASS_UNLABELED = 5 };
 
@@ -283,16 +285,6 @@ static void usage(FILE *f)
             "Exit status: 0 done, 1 a file could not be written, 2 bad usage.\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     const char *out = NULL;
@@ -312,13 +304,13 @@ int main(int argc, char **argv)
         switch (c) {
         case 'o': out = optarg; break;
         case OPT_SCENES:
-            if (parse_long(optarg, 1, 9999, &n_scenes)) {
+            if (cli_parse_long(optarg, 1, 9999, &n_scenes)) {
                 fprintf(stderr, "unet-synth: --scenes wants 1..9999, got '%s'\n", optarg);
                 return 2;
             }
             break;
         case OPT_PARTS:
-            if (parse_long(optarg, 1, 999, &n_parts)) {
+            if (cli_parse_long(optarg, 1, 999, &n_parts)) {
                 fprintf(stderr, "unet-synth: --parts wants 1..999, got '%s'\n", optarg);
                 return 2;
             }
@@ -329,7 +321,7 @@ int main(int argc, char **argv)
             if (!x || (size_t)(x - optarg) >= sizeof wbuf) goto bad_size;
             memcpy(wbuf, optarg, (size_t)(x - optarg));
             wbuf[x - optarg] = '\0';
-            if (parse_long(wbuf, 1, 16384, &width) || parse_long(x + 1, 1, 16384, &height)) goto bad_size;
+            if (cli_parse_long(wbuf, 1, 16384, &width) || cli_parse_long(x + 1, 1, 16384, &height)) goto bad_size;
             break;
         bad_size:
             fprintf(stderr, "unet-synth: --size wants WxH with sides 1..16384, got '%s'\n", optarg);

@@ -25,6 +25,7 @@
 #include <unet/tiling.h>
 #include <unet/unet.h>
 
+#include "cli_int.h"
 #include "geo_options.h"
 #include "scene_pairs.h"
 #ifdef UNET_HAVE_GDAL
@@ -837,19 +838,6 @@ static void usage(FILE *f)
         "2 bad usage.\n");
 }
 
-static int parse_int(const char *opt, const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        err("%s wants an integer in %ld..%ld, got '%s'", opt, lo, hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 static int match_scene_name(const scene *s, const char *want)
 {
     if (!strcasecmp(s->name, want)) return 1;
@@ -972,10 +960,10 @@ int main(int argc, char **argv)
         switch (c) {
         case 'o': st.out = optarg; break;
         case O_TILE:
-            if (parse_int("--tile", optarg, 1, 4096, &st.tile)) return 2;
+            if (cli_int_option(PROG, "--tile", optarg, 1, 4096, &st.tile)) return 2;
             break;
         case O_OVERLAP:
-            if (parse_int("--overlap", optarg, 0, 4095, &st.overlap)) return 2;
+            if (cli_int_option(PROG, "--overlap", optarg, 0, 4095, &st.overlap)) return 2;
             break;
         case O_PALETTE: palette_path = optarg; break;
         case O_DROP: drop_partial = 1; break;
@@ -990,7 +978,7 @@ int main(int argc, char **argv)
             break;
         case O_IGNORE: ignore_colors = optarg; break;
         case O_FOLDS:
-            if (parse_int("--folds", optarg, 1, 1000, &k_folds)) return 2;
+            if (cli_int_option(PROG, "--folds", optarg, 1, 1000, &k_folds)) return 2;
             folds_given = 1;
             break;
         case O_SEED: {
