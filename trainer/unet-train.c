@@ -1281,14 +1281,7 @@ static int run_search(app *a)
         err("--class-weights: too long");
         return EXIT_USAGE;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND; /* a second signal ends the process at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
+    /* Stop signals: the handlers main installed set stop_flag (c.stop). */
     /* Under mpirun: the runs are shared out over the ranks (cv_search.h). */
     cv_ranks ranks;
     if (g_size > 1) {
