@@ -1,4 +1,5 @@
-/* Which arithmetic a session may use on this CPU. */
+/* Which arithmetic a session may use on this CPU, and which CPU and ISA it is. */
+#include <stdio.h>
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl.h>
@@ -34,6 +35,53 @@ static const char *isa_name(dnnl_cpu_isa_t isa)
     case dnnl_cpu_isa_avx512_core_amx: return "AVX-512 with AMX";
     default: return "no vector extension oneDNN uses";
     }
+}
+
+/* oneDNN's own name of the ISA (as ONEDNN_MAX_CPU_ISA and ONEDNN_VERBOSE
+ * spell it, in lower case), then isa_name()'s gloss. */
+const char *unet_cpu_isa(void)
+{
+    switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_sse41: return "sse41 (SSE4.1)";
+    case dnnl_cpu_isa_avx: return "avx (AVX)";
+    case dnnl_cpu_isa_avx2: return "avx2 (AVX2)";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni (AVX2 with AVX-VNNI)";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic (AVX-512 (MIC))";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops (AVX-512 (MIC, 4 ops))";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core (AVX-512)";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni (AVX-512 with VNNI)";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16 (AVX-512 with BF16 and VNNI)";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx (AVX-512 with AMX)";
+    default: return "none (no vector extension oneDNN uses)";
+    }
+}
+
+const char *unet_cpu_model(char *buf, size_t size)
+{
+    if (!buf || size == 0)
+        return buf;
+    snprintf(buf, size, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return buf;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0)
+            continue;
+        const char *v = strchr(line, ':');
+        if (!v)
+            continue;
+        for (v++; *v == ' ' || *v == '\t'; v++) {
+        }
+        size_t n = strcspn(v, "\n");
+        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        if (n > 0)
+            snprintf(buf, size, "%.*s", (int)n, v);
+        break;
+    }
+    fclose(f);
+    return buf;
 }
 
 /* isa includes every feature of want (oneDNN's ISA values are bit masks). */

@@ -136,7 +136,13 @@ static void write_json(const infer_report *r, FILE *f, double secs, int interrup
         json_write_string(f, r->fails[i].why);
         fprintf(f, "}");
     }
-    fprintf(f, "]}\n");
+    /* What the timing was measured on: the CPU and the ISA oneDNN ran. */
+    char cpu[256];
+    fprintf(f, "],\"machine\":{\"cpu\":");
+    json_write_string(f, unet_cpu_model(cpu, sizeof cpu));
+    fprintf(f, ",\"isa\":");
+    json_write_string(f, unet_cpu_isa());
+    fprintf(f, "}}\n");
 }
 
 void infer_report_finish(infer_report *r, int json, const char *json_file, int interrupted)

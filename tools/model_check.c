@@ -125,6 +125,9 @@ int model_check_print(const char *path, FILE *f)
     free(ops);
     onnx__model_proto__free_unpacked(m, NULL);
 
+    /* The verdict is this machine's: name the CPU and what oneDNN runs on it. */
+    char cpu[256];
+    fprintf(f, "cpu: %s\noneDNN ISA: %s\n", unet_cpu_model(cpu, sizeof cpu), unet_cpu_isa());
     unet_model *um = NULL;
     if (unet_model_open_file(path, NULL, &um) != UNET_OK) {
         fprintf(f, "libunet: CANNOT RUN this model:\n  %s\n", unet_last_error());

@@ -64,6 +64,14 @@ static void on_signal(int sig) { (void)sig; interrupted = 1; }
 /* mpirun -np N: this rank's share of the inputs (infer_mpi.h); NULL alone. */
 static infer_mpi *g_mpi;
 
+/* The CPU and the ISA oneDNN dispatches to (the environment variable
+ * ONEDNN_MAX_CPU_ISA, e.g. =AVX2, lowers it). */
+static void print_machine(FILE *f)
+{
+    char cpu[256];
+    fprintf(f, "CPU: %s\noneDNN ISA: %s\n", unet_cpu_model(cpu, sizeof cpu), unet_cpu_isa());
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -116,14 +124,16 @@ static void usage(FILE *f)
 "      --mean A,B,C     subtracted after scaling (default: metadata, else 0)\n"
 "      --std A,B,C      divided after that (default: metadata, else 1)\n"
 "      --check          print the model's inputs, outputs, opsets, operators,\n"
-"                       parameters, metadata and any node the runtime cannot run\n"
+"                       parameters, metadata, this machine's CPU and the ISA\n"
+"                       oneDNN dispatches to, and any node the runtime cannot run\n"
 "      --profile        print time per node and oneDNN implementation at the end\n"
 "      --json           print a JSON summary on stdout (\"tiles\" counts input\n"
-"                       images; scene mode adds \"windows\")\n"
+"                       images; scene mode adds \"windows\"; \"machine\" names the\n"
+"                       CPU and oneDNN's ISA the timing was measured with)\n"
 "      --json-file F    write the JSON summary to F\n"
 "      --quiet          no progress or summary (errors still shown); the progress\n"
 "                       line shows tiles, or in scene mode windows, and an ETA\n"
-"      --version        print the version\n"
+"      --version        print the version, the CPU and oneDNN's ISA\n"
 "  -h, --help           this text\n\n"
 "GIS rasters (needs a build with GDAL; scene mode): an input that is not PNG or\n"
 "JPEG is read through GDAL (GeoTIFF, JPEG2000, VRT, ...) strip by strip, so\n"
@@ -163,7 +173,9 @@ static void usage(FILE *f)
 "rank a fixed share (tiles: contiguous blocks; scenes: whole scenes balanced by\n"
 "pixel count); rank 0 prints the combined summary. SIGUSR1 to mpirun stops all.\n"
 "Exit status: 0 all done; 1 some inputs failed (the others were written);\n"
-"2 bad usage or unusable model; 3 interrupted (finished masks are kept).\n");
+"2 bad usage or unusable model; 3 interrupted (finished masks are kept).\n"
+"oneDNN runs the best ISA of the CPU; ONEDNN_MAX_CPU_ISA=AVX2 (say) caps it.\n\n");
+    print_machine(f);
 }
 
 static int parse_floats(const char *s, float *out, int max)
@@ -767,7 +779,10 @@ static int infer_main(int argc, char **argv)
         case OPT_JSON: o.json = 1; break;
         case OPT_JSON_FILE: o.json_file = optarg; break;
         case OPT_QUIET: o.quiet = 1; break;
-        case OPT_VERSION: printf("unet-infer %s\n", UNET_VERSION_STRING); return 0;
+        case OPT_VERSION:
+            printf("unet-infer %s\n", UNET_VERSION_STRING);
+            print_machine(stdout);
+            return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }

@@ -280,7 +280,9 @@ static void usage(FILE *f)
             "  --size WxH        size of each part (default 256x256)\n"
             "  --seed S          random seed (default 1)\n"
             "  --force           overwrite existing parts\n"
-            "  --quiet           no messages except errors\n"
+            "  -q, --quiet       no messages except errors\n"
+            "  -h, --help        this text\n"
+            "  --version         print the version\n"
             "\n"
             "Exit status: 0 done, 1 a file could not be written, 2 bad usage.\n");
 }

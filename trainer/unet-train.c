@@ -145,6 +145,14 @@ typedef struct options {
     double budget;     /* --budget SECONDS */
 } options;
 
+/* The CPU and the ISA oneDNN dispatches to (the environment variable
+ * ONEDNN_MAX_CPU_ISA, e.g. =AVX2, lowers it). */
+static void print_machine(FILE *f)
+{
+    char cpu[256];
+    fprintf(f, "CPU: %s\noneDNN ISA: %s\n", unet_cpu_model(cpu, sizeof cpu), unet_cpu_isa());
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -222,7 +230,8 @@ static void usage(FILE *f)
 "  --json                print a JSON summary on stdout\n"
 "  --json-file PATH      write the JSON summary to PATH\n"
 "  --quiet               only errors and warnings on stderr\n"
-"  --version, -h/--help\n"
+"  --version             print the version, the CPU and the ISA oneDNN runs\n"
+"  -h, --help            this text\n"
 "Cross-validation and search (fold ids 0..K-1 of the folds file; fold \"test\"\n"
 "is never trained or validated on):\n"
 "  --cv K                K-fold cross-validation: each fold validates the runs\n"
@@ -280,7 +289,9 @@ static void usage(FILE *f)
 "precision, recall, F1 and IoU, mIoU and macro F1 (means over the classes present\n"
 "in the validation ground truth; definitions as in unet/metrics.h).\n"
 "Exit status: 0 done; 1 training failed (unreadable tile, diverged, disk full);\n"
-"2 bad usage or unusable input; 3 interrupted (checkpoint saved; --resume).\n");
+"2 bad usage or unusable input; 3 interrupted (checkpoint saved; --resume).\n"
+"oneDNN runs the best ISA of the CPU; ONEDNN_MAX_CPU_ISA=AVX2 (say) caps it.\n\n");
+    print_machine(f);
 }
 
 enum {
@@ -480,7 +491,10 @@ static int parse_args(int argc, char **argv, options *o)
         case OPT_JSON: o->json = 1; break;
         case OPT_JSON_FILE: o->json_file = optarg; break;
         case OPT_QUIET: quiet = 1; break;
-        case OPT_VERSION: printf(PROG " " UNET_VERSION_STRING "\n"); return 1;
+        case OPT_VERSION:
+            printf(PROG " " UNET_VERSION_STRING "\n");
+            print_machine(stdout);
+            return 1;
         case 'h': usage(stdout); return 1;
         case OPT_MAX_STEPS:
             if (parse_u64("--max-steps", optarg, &o->max_steps)) return -1;

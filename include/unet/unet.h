@@ -125,6 +125,16 @@ unet_status unet_precision_parse(const char *name, unet_precision *out);
  * CPU's (oneDNN's effective ISA). */
 unet_status unet_precision_check(unet_precision precision);
 
+/* The instruction set oneDNN dispatches kernels to in this process (its
+ * effective CPU ISA: the CPU's best, or lower when the environment variable
+ * ONEDNN_MAX_CPU_ISA caps it), as oneDNN's name and a gloss, e.g.
+ * "avx512_core_bf16 (AVX-512 with BF16 and VNNI)" or "avx2 (AVX2)". A static
+ * string, never NULL; prints nothing. */
+const char *unet_cpu_isa(void);
+/* The CPU's model name (the first "model name" of /proc/cpuinfo), or
+ * "unknown CPU" where there is none, into buf (truncated to size); returns buf. */
+const char *unet_cpu_model(char *buf, size_t size);
+
 unet_status unet_session_create(const unet_model *model, const unet_session_options *opts,
                                 unet_session **out);
 void unet_session_free(unet_session *session);

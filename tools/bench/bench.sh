@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/bench/bench.sh: libunet vs ONNX Runtime on the same ONNX files, and
-# unet-train vs PyTorch on the same architecture; prints markdown tables.
+# unet-train vs PyTorch on the same architecture; prints markdown tables,
+# headed by the CPU model and the ISA oneDNN dispatches to.
 #
 #   bash tools/bench/bench.sh [--build DIR] [--quick] [--no-train] [--no-ort]
 #
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; iters=3; shift ;;
     --no-train) train=0; shift ;;
     --no-ort) ort=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -52,7 +53,12 @@ peak1=$("$build/tools/unet-fma-peak" 1 | sed 's/.*"gflops":\([0-9.]*\).*/\1/')
 peak2=$("$build/tools/unet-fma-peak" 2 | sed 's/.*"gflops":\([0-9.]*\).*/\1/')
 field() { sed "s/.*\"$2\": *\([-0-9.e]*\).*/\1/" <<<"$1"; }
 
-echo "FP32 FMA peak measured here: $peak1 GFLOP/s on 1 thread, $peak2 on 2 threads"
+# The CPU and the ISA oneDNN dispatches to in this environment (ONEDNN_MAX_CPU_ISA
+# caps it): what every row below ran on. unet-infer --version prints both.
+machine=$("$build/tools/unet-infer" --version)
+cpu=$(sed -n 's/^CPU: //p' <<<"$machine")
+isa=$(sed -n 's/^oneDNN ISA: //p' <<<"$machine")
+echo "CPU: ${cpu:-unknown}; oneDNN ISA: ${isa:-unknown}; FP32 FMA peak measured here: $peak1 GFLOP/s on 1 thread, $peak2 on 2 threads"
 echo
 echo "| model | batch | threads | ours tiles/s | ORT tiles/s | ours/ORT | ours GFLOP/s | % of peak | ours load ms | ours peak RSS - base MB |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -83,6 +89,8 @@ for model in "$default" "$work/standard.onnx"; do
 done
 
 if [ "$train" = 1 ]; then
+  echo
+  echo "Training on ${cpu:-unknown}; oneDNN ISA: ${isa:-unknown}"
   echo
   echo "| training | batch | threads | ours tiles/s | PyTorch tiles/s | ours/PyTorch |"
   echo "|---|---|---|---|---|---|"

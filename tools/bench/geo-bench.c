@@ -117,7 +117,26 @@ typedef struct run_result {
     double seconds;
     long windows;
     long peak_kib;
+    char cpu[128], isa[128]; /* unet-infer's "machine" in its --json ("" when absent) */
 } run_result;
+
+/* The string after "key":" in line into out (escapes kept as they are). */
+static void json_string_after(const char *line, const char *key, char *out, size_t size)
+{
+    out[0] = '\0';
+    const char *p = strstr(line, key);
+    if (!p)
+        return;
+    p += strlen(key);
+    size_t n = 0;
+    while (p[n] && p[n] != '"' && n + 1 < size) {
+        if (p[n] == '\\' && p[n + 1] && n + 2 < size)
+            n++;
+        n++;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
 
 /* Runs argv with stdout to out_path; wall time, peak RSS, windows from --json. */
 static int run(const char *const *argv, const char *out_path, run_result *r)
@@ -145,6 +164,11 @@ static int run(const char *const *argv, const char *out_path, run_result *r)
         const char *p = strstr(line, "\"windows\":");
         if (p)
             r->windows = strtol(p + 10, NULL, 10);
+        const char *m = strstr(line, "\"machine\":{");
+        json_string_after(m ? m : "", "\"cpu\":\"", r->cpu, sizeof r->cpu);
+        json_string_after(m ? m : "", "\"isa\":\"", r->isa, sizeof r->isa);
+    } else {
+        r->cpu[0] = r->isa[0] = '\0';
     }
     if (f)
         fclose(f);
@@ -242,6 +266,8 @@ int main(int argc, char **argv)
         if (run(args, json, &res[i]) != 0)
             return 1;
     }
+    printf("unet-infer --scene on %s, oneDNN ISA %s\n", res[1].cpu[0] ? res[1].cpu : "an unknown CPU",
+           res[1].isa[0] ? res[1].isa : "unknown (no \"machine\" in unet-infer's --json)");
     printf("%-13s %9s %9s %9s %8s %8s %10s\n", "image", "Mpixels", "tiles", "seconds", "tiles/s", "Mpx/s", "peak RSS");
     for (int i = 0; i < 2; i++) {
         double mpx = (double)sizes[i] * sizes[i] / 1e6;

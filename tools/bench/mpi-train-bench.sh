@@ -90,6 +90,8 @@ for net in "${list[@]}"; do
     row "$net" "$f" "$1" "$2" >> "$table"
   done
 done
-echo "unet-train, global batch $batch, $steps steps, tiles from $tiles"
+machine=$("$train" --version)
+echo "unet-train, global batch $batch, $steps steps, tiles from $tiles;" \
+  "CPU: $(sed -n 's/^CPU: //p' <<<"$machine"); oneDNN ISA: $(sed -n 's/^oneDNN ISA: //p' <<<"$machine")"
 column -t -s $'\t' "$table"
 [ -z "$out" ] || cp "$table" "$out"
