@@ -6,7 +6,7 @@ packages=(
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler
   libpng-dev libjpeg-dev libcmocka-dev
-  libonnx-testdata python3-onnx python3-numpy
+  libonnx-testdata python3-onnx python3-numpy python3-torch
   libgdal-dev gdal-bin
   openmpi-bin libopenmpi-dev
   nodejs npm
