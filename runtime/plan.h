@@ -81,11 +81,12 @@ typedef struct plan {
     int *output_ids;            /* plain tensors holding the graph outputs */
     uint64_t last_used;
     double flops;               /* analytic, convolutions only */
+    int bf16;                   /* convolutions in bf16 (UNET_PRECISION_BF16) */
 } plan_t;
 
 /* Plan building */
 unet_status plan_build(const unet_model *m, dnnl_engine_t engine, const unet_tensor *inputs,
-                       int n_inputs, plan_t **out);
+                       int n_inputs, int bf16, plan_t **out);
 void plan_free(plan_t *p);
 unet_status plan_execute(plan_t *p, dnnl_stream_t stream, const unet_tensor *inputs,
                          double *step_ms);

@@ -102,10 +102,7 @@ unet_status unet_precision_check(unet_precision precision)
                                   "Sapphire Rapids or later; AMD Zen 4 or later); this one offers %s "
                                   "(oneDNN's effective ISA). Use fp32",
                                   isa_name(isa));
-        return unet_set_error(UNET_ERR_UNSUPPORTED,
-                              "bf16 inference is not implemented in this version (this CPU "
-                              "could run it: %s). Use fp32",
-                              isa_name(isa));
+        return UNET_OK;
     case UNET_PRECISION_INT8:
         if (!has_isa(isa, dnnl_cpu_isa_avx512_core_vnni) && !has_isa(isa, dnnl_cpu_isa_avx2_vnni))
             return unet_set_error(UNET_ERR_UNSUPPORTED,

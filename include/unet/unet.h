@@ -101,10 +101,12 @@ const char *unet_model_node_name(const unet_model *model, int index);
 /* Number of float parameters held in initializers. */
 int64_t unet_model_parameter_count(const unet_model *model);
 
-/* Arithmetic of a session's convolutions. Only fp32 runs in this version:
- * bf16 needs AVX-512 BF16 and int8 AVX-512 VNNI or AVX-VNNI to be worth
- * having, and the machines it is built and tested on have neither, so the
- * other values are refused (UNET_ERR_UNSUPPORTED naming what the CPU lacks). */
+/* Arithmetic of a session's convolutions. fp32 runs everywhere. bf16 runs
+ * where the CPU has AVX-512 BF16 (oneDNN's avx512_core_bf16): convolutions and
+ * the layers between them (pooling, concat) in bf16 with f32 accumulation,
+ * weights converted once per plan, and the convolutions that feed anything else
+ * (the softmax head, graph outputs) write f32. Elsewhere bf16 is refused
+ * (UNET_ERR_UNSUPPORTED naming what the CPU lacks). int8 is refused. */
 typedef enum unet_precision {
     UNET_PRECISION_FP32 = 0,
     UNET_PRECISION_BF16 = 1,

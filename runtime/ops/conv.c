@@ -124,12 +124,12 @@ static void set_post_ops(const node_t *n, dnnl_primitive_attr_t attr, int with_s
     dnnl_post_ops_destroy(po);
 }
 
-static unet_status any_md(int rank, const int64_t *dims, dnnl_memory_desc_t *md)
+static unet_status any_md(int rank, const int64_t *dims, dnnl_data_type_t dt, dnnl_memory_desc_t *md)
 {
     dnnl_dims_t d = { 0 };
     for (int i = 0; i < rank; i++)
         d[i] = dims[i];
-    if (dnnl_memory_desc_init_by_tag(md, rank, d, dnnl_f32, dnnl_format_tag_any) != dnnl_success)
+    if (dnnl_memory_desc_init_by_tag(md, rank, d, dt, dnnl_format_tag_any) != dnnl_success)
         return unet_set_error(UNET_ERR_BACKEND, "cannot describe a rank-%d tensor for oneDNN", rank);
     return UNET_OK;
 }
@@ -200,6 +200,32 @@ static unet_status weights_plain_md(const int64_t *wdims, int rank, int64_t grou
         dnnl_dims[i] = d[i];
     *dnnl_rank = r;
     return UNET_OK;
+}
+
+/* In a bf16 plan a convolution hands bf16 on when every consumer is a layer
+ * that computes in bf16 too; the head (Softmax, ArgMax, graph outputs, plain
+ * kernels) gets float32 straight from the convolution's f32 accumulators. */
+static int output_stays_bf16(const plan_t *p, int y)
+{
+    static const char *const bf16_consumers[] = { "Conv", "ConvTranspose", "MaxPool", "AveragePool", "Concat", "Relu" };
+    const unet_model *m = p->model;
+    if (y < 0 || y >= m->n_values || m->values[y].is_graph_output)
+        return 0;
+    int uses = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const node_t *c = &m->nodes[i];
+        for (int k = 0; k < c->n_in; k++) {
+            if (c->in[k] != y)
+                continue;
+            int ok = 0;
+            for (size_t j = 0; j < sizeof bf16_consumers / sizeof *bf16_consumers; j++)
+                ok |= strcmp(c->op_type, bf16_consumers[j]) == 0 && c->domain[0] == '\0';
+            if (!ok)
+                return 0;
+            uses++;
+        }
+    }
+    return uses > 0;
 }
 
 static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
@@ -300,13 +326,17 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
                                : 2.0 * N * OC * sp_out * (C / g.group) * ksz;
     }
 
+    /* bf16: inputs and weights in bf16, accumulation in f32 (oneDNN's bf16
+     * kernels), the bias in f32; the weights are converted once, below. */
+    const dnnl_data_type_t act_dt = p->bf16 ? dnnl_bf16 : dnnl_f32;
+    const dnnl_data_type_t dst_dt = p->bf16 && output_stays_bf16(p, n->out[0]) ? dnnl_bf16 : dnnl_f32;
     dnnl_memory_desc_t src_any, dst_any, w_plain, w_any, b_md;
-    UNET_TRY(any_md(rank, tx->dims, &src_any));
-    UNET_TRY(any_md(rank, odims, &dst_any));
+    UNET_TRY(any_md(rank, tx->dims, act_dt, &src_any));
+    UNET_TRY(any_md(rank, odims, dst_dt, &dst_any));
     int64_t wd[UNET_MAX_RANK + 1];
     int wr = 0;
     UNET_TRY(weights_plain_md(tw->dims, rank, g.group, transposed, &w_plain, wd, &wr));
-    UNET_TRY(any_md(wr, wd, &w_any));
+    UNET_TRY(any_md(wr, wd, act_dt, &w_any));
     dnnl_dims_t bdim = { OC };
     dnnl_memory_desc_init_by_tag(&b_md, 1, bdim, dnnl_f32, dnnl_a);
     dnnl_dims_t strides, dil, pl, pr;

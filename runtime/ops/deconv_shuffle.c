@@ -22,9 +22,10 @@ enum { LAYOUT_NONE, LAYOUT_NHWC, LAYOUT_BLOCKED };
 /* Which of the layouts we can view the md is in; blk gets the channel block. */
 static int layout_of(const dnnl_memory_desc_t *md, const int64_t *dims4, int64_t *blk)
 {
+    const dnnl_data_type_t dt = md->data_type;
     dnnl_dims_t d = { dims4[0], dims4[1], dims4[2], dims4[3] };
     dnnl_memory_desc_t cmp;
-    if (dnnl_memory_desc_init_by_tag(&cmp, 4, d, dnnl_f32, dnnl_acdb) == dnnl_success && dnnl_memory_desc_equal(&cmp, md)) {
+    if (dnnl_memory_desc_init_by_tag(&cmp, 4, d, dt, dnnl_acdb) == dnnl_success && dnnl_memory_desc_equal(&cmp, md)) {
         *blk = dims4[1];
         return LAYOUT_NHWC;
     }
@@ -32,7 +33,7 @@ static int layout_of(const dnnl_memory_desc_t *md, const int64_t *dims4, int64_t
     for (size_t k = 0; k < sizeof blocked / sizeof *blocked; k++) {
         if (dims4[1] % blocked[k].blk)
             continue;
-        if (dnnl_memory_desc_init_by_tag(&cmp, 4, d, dnnl_f32, blocked[k].tag) == dnnl_success && dnnl_memory_desc_equal(&cmp, md)) {
+        if (dnnl_memory_desc_init_by_tag(&cmp, 4, d, dt, blocked[k].tag) == dnnl_success && dnnl_memory_desc_equal(&cmp, md)) {
             *blk = blocked[k].blk;
             return LAYOUT_BLOCKED;
         }
@@ -40,14 +41,14 @@ static int layout_of(const dnnl_memory_desc_t *md, const int64_t *dims4, int64_t
     return LAYOUT_NONE;
 }
 
-static unet_status strided7(const int64_t *dims, const int64_t *strides, dnnl_memory_desc_t *md)
+static unet_status strided7(const int64_t *dims, const int64_t *strides, dnnl_data_type_t dt, dnnl_memory_desc_t *md)
 {
     dnnl_dims_t d, s;
     for (int i = 0; i < 7; i++) {
         d[i] = dims[i];
         s[i] = strides[i];
     }
-    if (dnnl_memory_desc_init_by_strides(md, 7, d, dnnl_f32, s) != dnnl_success)
+    if (dnnl_memory_desc_init_by_strides(md, 7, d, dt, s) != dnnl_success)
         return unet_set_error(UNET_ERR_BACKEND, "cannot describe the pixel-shuffle view");
     return UNET_OK;
 }
@@ -114,11 +115,14 @@ unet_status deconv_shuffle_build(plan_t *p, const node_t *n, dnnl_primitive_attr
     free(bp);
     UNET_TRY(s);
 
+    /* A bf16 plan keeps the whole up-step in bf16 (f32 accumulation inside
+     * the convolution); the shuffle only moves values. */
+    const dnnl_data_type_t dt = p->bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md;
     dnnl_dims_t sd = { N, C, H, W }, wd = { CP, C, 1, 1 }, dd = { N, CP, H, W }, bd = { CP };
-    dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dt, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a);
     dnnl_dims_t one = { 1, 1 }, zero = { 0, 0 };
     dnnl_convolution_desc_t cd;
@@ -137,10 +141,10 @@ unet_status deconv_shuffle_build(plan_t *p, const node_t *n, dnnl_primitive_attr
     dnnl_memory_desc_t out_md;
     dnnl_dims_t od = { N, OC, H * KH, W * KW };
     if (lay == LAYOUT_NHWC) {
-        dnnl_memory_desc_init_by_tag(&out_md, 4, od, dnnl_f32, dnnl_acdb);
+        dnnl_memory_desc_init_by_tag(&out_md, 4, od, dt, dnnl_acdb);
         blk_out = OC;
     } else if (lay == LAYOUT_BLOCKED && OC % blk_mid == 0) {
-        dnnl_memory_desc_init_by_tag(&out_md, 4, od, dnnl_f32, blk_mid == 8 ? dnnl_aBcd8b : blk_mid == 16 ? dnnl_aBcd16b : dnnl_aBcd4b);
+        dnnl_memory_desc_init_by_tag(&out_md, 4, od, dt, blk_mid == 8 ? dnnl_aBcd8b : blk_mid == 16 ? dnnl_aBcd16b : dnnl_aBcd4b);
         blk_out = blk_mid;
     } else {
         dnnl_primitive_desc_destroy(pd);
@@ -162,9 +166,9 @@ unet_status deconv_shuffle_build(plan_t *p, const node_t *n, dnnl_primitive_attr
         memcpy(out_str, o, sizeof o);
     }
     dnnl_memory_desc_t mid7, out7;
-    unet_status r = strided7(v_dims, mid_str, &mid7);
+    unet_status r = strided7(v_dims, mid_str, dt, &mid7);
     if (r == UNET_OK)
-        r = strided7(v_dims, out_str, &out7);
+        r = strided7(v_dims, out_str, dt, &out7);
     dnnl_primitive_desc_t rpd = NULL;
     if (r == UNET_OK) {
         dnnl_primitive_attr_t rattr = plan_make_attr();

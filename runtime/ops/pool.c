@@ -156,7 +156,7 @@ unet_status pool_build(plan_t *p, const node_t *n)
         dpr[i] = pr[i];
     }
     dnnl_memory_desc_t dst_any;
-    dnnl_memory_desc_init_by_tag(&dst_any, rank, dd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, rank, dd, p->t[n->in[0]].md.data_type, dnnl_format_tag_any); /* as the input (bf16 plans) */
     dnnl_alg_kind_t alg = is_max ? dnnl_pooling_max
                         : node_attr_int(n, "count_include_pad", 0) ? dnnl_pooling_avg_include_padding
                                                                    : dnnl_pooling_avg_exclude_padding;

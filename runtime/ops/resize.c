@@ -576,7 +576,7 @@ unet_status resize_build(plan_t *p, const node_t *n)
     for (int d = 0; d < rp.rank; d++)
         od[d] = rp.out[d];
     dnnl_memory_desc_t dst_any;
-    dnnl_memory_desc_init_by_tag(&dst_any, rp.rank, od, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, rp.rank, od, p->t[n->in[0]].md.data_type, dnnl_format_tag_any); /* as the input (bf16 plans) */
     dnnl_resampling_desc_t rd;
     dnnl_primitive_attr_t attr = plan_make_attr();
     dnnl_primitive_desc_t pd = NULL;

@@ -1,6 +1,7 @@
 /* unet-session-bench: times libunet on one model: load (open to ready for the
  * first run, oneDNN primitive creation included), then repeated runs of a
- * random batch; prints one JSON line (median of the runs). */
+ * random batch at a precision (fp32 by default); prints one JSON line (median
+ * of the runs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +39,17 @@ static long rss_kb(void)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: unet-session-bench MODEL BATCH THREADS ITERS [SIZE]\n");
+        fprintf(stderr, "usage: unet-session-bench MODEL BATCH THREADS ITERS [SIZE [fp32|bf16|int8]]\n");
         return 2;
     }
     const char *path = argv[1];
     int batch = atoi(argv[2]), threads = atoi(argv[3]), iters = atoi(argv[4]);
     int size = argc > 5 ? atoi(argv[5]) : 256;
+    unet_precision precision = UNET_PRECISION_FP32;
+    if (argc > 6 && unet_precision_parse(argv[6], &precision) != UNET_OK) {
+        fprintf(stderr, "unet-session-bench: %s\n", unet_last_error());
+        return 2;
+    }
     if (batch < 1 || threads < 1 || iters < 1 || size < 8) {
         fprintf(stderr, "unet-session-bench: bad arguments\n");
         return 2;
@@ -62,7 +68,7 @@ int main(int argc, char **argv)
     double t0 = now_ms();
     unet_model *m = NULL;
     unet_session *s = NULL;
-    unet_session_options so = { .threads = threads };
+    unet_session_options so = { .threads = threads, .precision = precision };
     if (unet_model_open_file(path, NULL, &m) != UNET_OK || unet_session_create(m, &so, &s) != UNET_OK) {
         fprintf(stderr, "unet-session-bench: %s\n", unet_last_error());
         return 2;
@@ -85,9 +91,9 @@ int main(int argc, char **argv)
     qsort(ms, (size_t)iters, sizeof *ms, cmp_d);
     double med = ms[iters / 2];
     double flops = unet_session_flops(s);
-    printf("{\"model\":\"%s\",\"batch\":%d,\"threads\":%d,\"size\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,"
+    printf("{\"model\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"threads\":%d,\"size\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,"
            "\"tiles_per_s\":%.3f,\"gflops\":%.2f,\"load_ms\":%.2f,\"arena_bytes\":%zu,\"rss_base_kb\":%ld,\"rss_peak_kb\":%ld}\n",
-           path, batch, threads, size, med, ms[0], ms[iters - 1], batch * 1000.0 / med,
+           path, argc > 6 ? argv[6] : "fp32", batch, threads, size, med, ms[0], ms[iters - 1], batch * 1000.0 / med,
            flops / (med * 1e6), load_ms, unet_session_arena_bytes(s), rss_base, rss_kb());
     free(ms);
     free(x);
