@@ -7,11 +7,14 @@
 #   2. with ONEDNN_MAX_CPU_ISA=AVX2 it prints avx2 (on an AVX2-only CPU too);
 #      on a CPU without AVX2 the cap changes nothing;
 #   3. unet-train --version names the ISA the same way, capped alike;
-#   4. unet-infer --json carries "machine": {"cpu", "isa"}, capped alike.
-# Needs UNET_INFER, UNET_TRAIN, UNET_MAKE_MODEL and UNET_SYNTH (meson passes
-# them). Prints "N passed, N failed"; exit status 1 on any failure.
+#   4. unet-infer --json carries "machine": {"cpu", "isa"}, capped alike;
+#   5. --precision bf16 runs in unet-infer and unet-eval where the ISA is
+#      avx512_core_bf16 or above, and is refused with the reason (naming AVX-512
+#      BF16 and the ISA there is) below it, e.g. capped at AVX2.
+# Needs UNET_INFER, UNET_EVAL, UNET_TRAIN, UNET_MAKE_MODEL and UNET_SYNTH
+# (meson passes them). Prints "N passed, N failed"; exit status 1 on any failure.
 set -uo pipefail
-for v in UNET_INFER UNET_TRAIN UNET_MAKE_MODEL UNET_SYNTH; do
+for v in UNET_INFER UNET_EVAL UNET_TRAIN UNET_MAKE_MODEL UNET_SYNTH; do
   [ -x "${!v:-}" ] || { echo "test_cli_isa: $v is not set to a program" >&2; exit 2; }
 done
 unset ONEDNN_MAX_CPU_ISA DNNL_MAX_CPU_ISA
@@ -82,6 +85,32 @@ for cap in "" AVX2; do
   [ "$st" -eq 0 ] && [ "$isa" = "$want" ] && [ -n "$cpu" ] && [ "$cpu" != null ]
   check "unet-infer --json${cap:+ (ONEDNN_MAX_CPU_ISA=$cap)}: machine.isa $want, machine.cpu '$cpu'" $? \
     "exit $st, isa '$isa': $(head -c 300 "$work/run$cap.json") $(head -c 300 "$work/run$cap.err")"
+done
+
+# 5. --precision bf16, own ISA and capped.
+for cap in "" AVX2; do
+  isa=$native
+  [ -n "$cap" ] && isa=${capped:-$native}
+  bf16=0
+  [[ "$isa" == avx512_core_bf16 || "$isa" == avx512_core_amx ]] && bf16=1
+  for prog in infer eval; do
+    if [ "$prog" = infer ]; then
+      env ${cap:+ONEDNN_MAX_CPU_ISA=$cap} timeout 120 "$UNET_INFER" "$work/m.onnx" "$work/scenes/scene-1/images" \
+        -o "$work/bf16$cap" --precision bf16 --quiet --force > "$work/bf16$cap.out" 2>&1
+    else
+      env ${cap:+ONEDNN_MAX_CPU_ISA=$cap} timeout 120 "$UNET_EVAL" --scene "$work/m.onnx" "$work/scenes/scene-1" \
+        --precision bf16 --quiet > "$work/bf16$cap.out" 2>&1
+    fi
+    st=$?
+    if [ "$bf16" = 1 ]; then
+      [ "$st" -eq 0 ]
+      check "unet-$prog --precision bf16 runs at $isa${cap:+ (ONEDNN_MAX_CPU_ISA=$cap)}" $? "$(head -c 300 "$work/bf16$cap.out")"
+    else
+      [ "$st" -eq 2 ] && grep -q "needs a CPU with AVX-512 BF16" "$work/bf16$cap.out" && grep -qi "offers" "$work/bf16$cap.out"
+      check "unet-$prog --precision bf16 is refused with the reason at $isa${cap:+ (ONEDNN_MAX_CPU_ISA=$cap)}" $? \
+        "exit $st: $(head -c 300 "$work/bf16$cap.out")"
+    fi
+  done
 done
 
 echo "$passed passed, $failed failed"

@@ -45,6 +45,7 @@ typedef struct options {
     const char *model, *tiles;
     const char *folds_file, *fold;
     int batch, threads, ignore_label; /* ignore_label < 0: from the model (255) */
+    unet_precision precision;         /* --precision: the session's arithmetic */
     int json, quiet;
     const char *json_file, *csv, *heatmap, *errors;
     /* Scene mode: */
@@ -99,6 +100,9 @@ static void usage(FILE *f)
 "      --folds-file F   NAME<TAB>SCENE<TAB>FOLD lines (default TILES/folds.tsv)\n"
 "  -b, --batch N        tiles (scene mode: windows) per model run (default 8)\n"
 "      --threads N      threads (default: all cores)\n"
+"      --precision P    fp32 (default) or bf16 (AVX-512 BF16 CPUs; refused with\n"
+"                       the reason elsewhere): evaluate the model as unet-infer\n"
+"                       --precision P runs it\n"
 "      --ignore-label L mask value left out of the metrics (default: the model's\n"
 "                       unet.ignore_label, else 255); in scene mode it applies\n"
 "                       to gray masks and to the class ids colours map to\n"
@@ -667,7 +671,7 @@ static int open_model(evaluator *e)
     }
     if (!e->k_hint && e->meta.n_classes > 0)
         e->k_hint = e->meta.n_classes;
-    unet_session_options so = { .threads = o->threads };
+    unet_session_options so = { .threads = o->threads, .precision = o->precision };
     if (unet_session_create(e->model, &so, &e->session) != UNET_OK) {
         fprintf(stderr, PROG ": %s\n", unet_last_error());
         return -1;
@@ -1181,7 +1185,7 @@ int main(int argc, char **argv)
     const char *scene_only = NULL; /* a scene-mode option given, for the message in tile mode */
     enum { OPT_FOLDS_FILE = 256, OPT_FOLD, OPT_THREADS, OPT_JSON, OPT_JSON_FILE, OPT_CSV, OPT_HEATMAP,
            OPT_ERRORS, OPT_IGNORE, OPT_SCENE, OPT_QUIET, OPT_VERSION, OPT_PAIRS, OPT_TILE, OPT_OVERLAP,
-           OPT_PALETTE, OPT_IGNORE_COLORS, OPT_UNKNOWN_COLORS, OPT_FORCE };
+           OPT_PALETTE, OPT_IGNORE_COLORS, OPT_UNKNOWN_COLORS, OPT_FORCE, OPT_PRECISION };
     static const struct option longopts[] = {
         { "folds-file", required_argument, NULL, OPT_FOLDS_FILE }, { "fold", required_argument, NULL, OPT_FOLD },
         { "batch", required_argument, NULL, 'b' }, { "threads", required_argument, NULL, OPT_THREADS },
@@ -1195,7 +1199,7 @@ int main(int argc, char **argv)
         { "ignore-colors", required_argument, NULL, OPT_IGNORE_COLORS },
         { "unknown-colors", required_argument, NULL, OPT_UNKNOWN_COLORS },
         { "out", required_argument, NULL, 'o' }, { "force", no_argument, NULL, OPT_FORCE },
-        { NULL, 0, NULL, 0 },
+        { "precision", required_argument, NULL, OPT_PRECISION }, { NULL, 0, NULL, 0 },
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "b:ho:", longopts, NULL)) != -1) {
@@ -1215,6 +1219,13 @@ int main(int argc, char **argv)
         case OPT_THREADS:
             if (cli_int_option(PROG, "--threads", optarg, 1, 1024, &o.threads) != 0)
                 return EXIT_USAGE;
+            break;
+        case OPT_PRECISION:
+            if (unet_precision_parse(optarg, &o.precision) != UNET_OK ||
+                unet_precision_check(o.precision) != UNET_OK) {
+                fprintf(stderr, PROG ": --precision %s: %s\n", optarg, unet_last_error());
+                return EXIT_USAGE;
+            }
             break;
         case OPT_JSON: o.json = 1; break;
         case OPT_JSON_FILE: o.json_file = optarg; break;

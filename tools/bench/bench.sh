@@ -11,6 +11,8 @@
 # runs made in one session, alternating); achieved GFLOP/s from the analytic
 # FLOPs and its fraction of the FP32 FMA peak this script measures; model load
 # time (open to ready at batch 8) and peak RSS over the empty-session baseline.
+# Where the CPU has AVX-512 BF16, bf16 rows (--precision bf16) at batch 8 on 1
+# and 2 threads, against ONNX Runtime fp32 on the same file.
 # Training: tiles/s per step at batch 8 on 2 threads, ours vs PyTorch
 # (python3-torch, /usr/bin/python3).
 set -euo pipefail
@@ -60,17 +62,30 @@ cpu=$(sed -n 's/^CPU: //p' <<<"$machine")
 isa=$(sed -n 's/^oneDNN ISA: //p' <<<"$machine")
 echo "CPU: ${cpu:-unknown}; oneDNN ISA: ${isa:-unknown}; FP32 FMA peak measured here: $peak1 GFLOP/s on 1 thread, $peak2 on 2 threads"
 echo
-echo "| model | batch | threads | ours tiles/s | ORT tiles/s | ours/ORT | ours GFLOP/s | % of peak | ours load ms | ours peak RSS - base MB |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+bf16=0
+"$build/tools/unet-infer" --precision bf16 --version >/dev/null 2>&1 && bf16=1
+[ "$bf16" = 1 ] || echo "bf16 rows left out: $("$build/tools/unet-infer" --precision bf16 --version 2>&1 | tail -1)"
+echo
+echo "| model | precision | batch | threads | ours tiles/s | ORT fp32 tiles/s | ours/ORT | ours GFLOP/s | % of FP32 peak | ours load ms | ours peak RSS - base MB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 batches="1 8 32"
 [ "$quick" = 1 ] && batches="8"
+rows=()
 for model in "$default" "$work/standard.onnx"; do
-  name=$(basename "$model" .onnx)
   for b in $batches; do
-    for t in 1 2; do
+    for t in 1 2; do rows+=("$model fp32 $b $t"); done
+  done
+  if [ "$bf16" = 1 ]; then
+    for t in 1 2; do rows+=("$model bf16 8 $t"); done
+  fi
+done
+for row in "${rows[@]}"; do
+      set -- $row
+      model=$1; prec=$2; b=$3; t=$4
+      name=$(basename "$model" .onnx)
       it=$iters
       [ "$b" = 32 ] && it=3
-      ours=$("$build/tools/unet-session-bench" "$model" "$b" "$t" "$it")
+      ours=$("$build/tools/unet-session-bench" "$model" "$b" "$t" "$it" 256 "$prec")
       ot="-"; ratio="-"
       if [ "$ort" = 1 ]; then
         theirs=$(node tools/bench/ort-bench.js "$model" "$b" "$t" "$it")
@@ -81,11 +96,9 @@ for model in "$default" "$work/standard.onnx"; do
       peak=$([ "$t" = 1 ] && echo "$peak1" || echo "$peak2")
       gf=$(field "$ours" gflops)
       rss=$(awk -v p="$(field "$ours" rss_peak_kb)" -v q="$(field "$ours" rss_base_kb)" 'BEGIN{printf "%.0f", (p-q)/1024}')
-      printf "| %s | %s | %s | %.2f | %s | %s | %.1f | %.0f%% | %.0f | %s |\n" "$name" "$b" "$t" \
+      printf "| %s | %s | %s | %s | %.2f | %s | %s | %.1f | %.0f%% | %.0f | %s |\n" "$name" "$prec" "$b" "$t" \
         "$(field "$ours" tiles_per_s)" "$ot" "$ratio" "$gf" "$(awk -v g="$gf" -v p="$peak" 'BEGIN{print 100*g/p}')" \
         "$(field "$ours" load_ms)" "$rss"
-    done
-  done
 done
 
 if [ "$train" = 1 ]; then
