@@ -512,14 +512,6 @@ void eval_scenes_table(FILE *f, const eval_scenes *es)
     free(m);
 }
 
-static void json_double(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, "%.15g", v);
-    else
-        fputs("null", f);
-}
-
 void eval_scenes_json(FILE *f, const eval_scenes *es)
 {
     unet_metrics *m = malloc(sizeof *m);
@@ -541,11 +533,11 @@ void eval_scenes_json(FILE *f, const eval_scenes *es)
         fprintf(f, ",\"images_selected\":%d,\"images_evaluated\":%d,\"images_failed\":%d,\"pixels_counted\":%" PRIu64
                    ",\"pixel_accuracy\":",
                 sc->selected, sc->evaluated, sc->failed, m->total);
-        json_double(f, m->pixel_accuracy);
+        json_write_number(f, m->pixel_accuracy);
         fprintf(f, ",\"mean_iou\":");
-        json_double(f, m->mean_iou);
+        json_write_number(f, m->mean_iou);
         fprintf(f, ",\"macro_f1\":");
-        json_double(f, m->macro_f1);
+        json_write_number(f, m->macro_f1);
         int k = sc->cm.n_classes;
         fprintf(f, ",\"confusion_matrix\":[");
         for (int t = 0; t < k; t++) {
@@ -574,12 +566,12 @@ void eval_scenes_json(FILE *f, const eval_scenes *es)
             fprintf(f, ",\"status\":\"%s\",\"mask_reused\":%s", status[im->status], im->reused ? "true" : "false");
             if (im->status == EVAL_IMAGE_DONE) {
                 fprintf(f, ",\"pixels_counted\":%" PRIu64 ",\"pixel_accuracy\":", im->counted);
-                json_double(f, im->pixel_accuracy);
+                json_write_number(f, im->pixel_accuracy);
                 fprintf(f, ",\"mean_iou\":");
-                json_double(f, im->mean_iou);
+                json_write_number(f, im->mean_iou);
             }
             fprintf(f, ",\"seconds\":");
-            json_double(f, im->seconds);
+            json_write_number(f, im->seconds);
             fputc('}', f);
         }
         fprintf(f, "]}");
