@@ -1131,6 +1131,8 @@ static int evaluate_scenes(const options *o, scene_pairs *sp, int input_failures
     c.errors_dir = o->errors;
     c.force = o->force;
     c.quiet = o->quiet;
+    c.gallery = e->gallery_ready ? &e->gallery : NULL;
+    c.gallery_window = e->tile;
 
     double t0 = now_seconds();
     int stopped = eval_scenes_run(&c, &es, &e->cm, &e->run);
