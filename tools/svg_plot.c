@@ -86,7 +86,9 @@ void svg_plot(FILE *f, const svg_chart *c)
         fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#555\" stroke-dasharray=\"3 3\"/>",
                 PX(c->mark_x), PX(c->mark_x), TOP, BOTTOM);
         if (c->mark_label) {
-            fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\">", PX(c->mark_x) + 3, TOP + 11);
+            int left = PX(c->mark_x) > (LEFT + RIGHT) / 2; /* the label on the side with room */
+            fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"%s\">",
+                    PX(c->mark_x) + (left ? -3 : 3), TOP + 11, left ? "end" : "start");
             html_text(f, c->mark_label);
             fputs("</text>", f);
         }
