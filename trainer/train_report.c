@@ -14,8 +14,11 @@
 #include "text_file.h"
 #include "text_format.h"
 
-/* Digits of the trainer's JSON numbers (sb_num in unet-train.c): the report's
- * data-value attributes say what the summary says. */
+/* Digits of the trainer's JSON numbers (sb_num in unet-train.c): the
+ * metrics tables' data-value attributes say what the summary and
+ * STEM.log.jsonl say. The epoch table and the curves come from STEM.log.csv
+ * (so a resumed run shows its earlier sessions too), whose 6 digits they
+ * carry. */
 #define TRAIN_JSON_DIGITS 9
 
 static void facts(FILE *f, const train_report *r)
