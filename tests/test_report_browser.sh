@@ -7,7 +7,8 @@
 # size equal to the file's, no <script> element although a class is named
 # <script>alert(1)</script> (it must show as text), and curves as SVG whose
 # epoch table says what STEM.log.csv says and whose metrics are the best
-# epoch's line of STEM.log.jsonl. A
+# epoch's line of STEM.log.jsonl; after a --grid search, the ranked table of
+# configurations with per-fold figures says what STEM.grid.csv says. A
 # screenshot of each report must come out as a 1200x2000 PNG.
 #
 # Data: a copy of the shipped sample tiles (models/samples) whose
@@ -38,6 +39,17 @@ awk -F'\t' 'BEGIN { OFS = "\t" } $1 == 3 { $2 = "<script>alert(1)</script>" } { 
 
 "$UNET_TRAIN" "$work/tiles" -o "$work/m.onnx" --filters 4 --depth 2 --epochs 2 --batch 4 --val 0.3 \
   --threads 2 --quiet --json --report "$work/train.html" > "$work/train.json"
+# A grid search over 2 scene folds (folds.tsv: the tiles' scenes, alternating).
+mkdir -p "$work/search"
+cp -r "$work/tiles" "$work/search/tiles"
+i=0
+for f in "$work"/search/tiles/images/*.png; do
+  n=$(basename "$f" .png)
+  printf '%s\t%s\t%d\n' "$n" "${n%%__*}" $((i % 2)) >> "$work/search/tiles/folds.tsv"
+  i=$((i + 1))
+done
+"$UNET_TRAIN" "$work/search/tiles" -o "$work/search/m.onnx" --filters 4 --depth 2 --epochs 1 --batch 4 \
+  --grid "lr=1e-3,3e-3" --threads 2 --quiet --report "$work/search.html" > /dev/null
 "$UNET_EVAL" "$work/m.onnx" "$work/tiles" --report "$work/eval.html" --report-tiles 3 --json --quiet \
   > "$work/eval.json"
 "$UNET_EVAL" --scene "$work/m.onnx" "$work/tiles" --tile 128 --overlap 32 --report "$work/scene.html" \
@@ -51,7 +63,7 @@ render() { # NAME: DOM and screenshot of NAME.html
     --user-data-dir="$work/profile" --screenshot="$work/$1.png" --window-size=1200,2000 \
     "file://$work/$1.html" >> "$work/$1.log" 2>&1
 }
-for r in eval scene train; do render "$r"; done
+for r in eval scene train search; do render "$r"; done
 echo "rendered with $("$CHROMIUM" --version 2>/dev/null | head -1)"
 
 python3 - "$work" <<'PY'
@@ -140,8 +152,11 @@ def check_metrics(name, j):
 
 def check_common(name, el):
     check(not any(e["tag"] == "script" for e in el), f"{name}: no <script> element in the DOM")
-    named = [e for e in el if e["tag"] == "td" and e["attrs"].get("class") == "name" and "<script>alert(1)</script>" in e["text"]]
-    check(len(named) >= 1, f"{name}: the class named <script>alert(1)</script> shows as text ({len(named)} table cells)")
+    # In the metrics table's name cells and the class legends.
+    named = [e for e in el if ((e["tag"] == "td" and e["attrs"].get("class") == "name") or
+                               (e["tag"] == "li" and "data-class" in e["attrs"]))
+             and "<script>alert(1)</script>" in e["text"]]
+    check(len(named) >= 1, f"{name}: the class named <script>alert(1)</script> shows as text ({len(named)} cells and legend entries)")
     size = os.path.getsize(os.path.join(work, name + ".html"))
     foot = [e for e in el if e["attrs"].get("id") == "file-size"]
     check(len(foot) == 1 and int(foot[0]["attrs"]["data-bytes"]) == size and foot[0]["text"].strip() == f"This file is {size} bytes.",
@@ -218,6 +233,25 @@ paths = {s["attrs"].get("id"): [e for e in el if e["tag"] == "path" and s["attrs
 check(len(paths.get("curve-loss", [])) == 2 and len(paths.get("curve-miou", [])) == 3
       and all(p["attrs"]["d"].count("L") == len(log) - 1 for p in paths["curve-loss"] + paths["curve-miou"]),
       f"train: loss (2 lines) and mIoU (3 lines) curves as inline SVG through {len(log)} epochs")
+
+el = parse("search")
+check_common("search", el)
+grid = list(csv.DictReader(open(os.path.join(work, "search", "m.grid.csv"))))
+trs = [e for e in el if e["tag"] == "tr" and e["attrs"].get("class") == "config"]
+tds = [e for e in el if e["tag"] == "td" and "ranked" in e["ids"]]
+per = len(tds) // max(len(trs), 1)
+cols = ["rank", "configuration", "rung", "folds", "miou_mean", "miou_std", "macro_f1_mean", "macro_f1_std",
+        "best_epoch_mean", "parameters", "train_seconds", "miou_fold0", "miou_fold1", "macro_f1_fold0", "macro_f1_fold1"]
+bad = []
+for i, row in enumerate(grid):
+    cells = tds[i * per:(i + 1) * per]
+    for c, e in zip(cols, cells):
+        v = e["attrs"].get("data-value", e["text"].strip())
+        if (c in ("rank", "configuration", "rung", "folds", "parameters") and v != row[c]) or \
+           (c not in ("rank", "configuration", "rung", "folds", "parameters") and not same(v, row[c] or None)):
+            bad.append(f"rank {i + 1} {c}: {v!r} vs {row[c]!r}")
+check(len(trs) == len(grid) == 2 and per == len(cols) and not bad,
+      f"search: ranked table of {len(trs)} configurations with per-fold mIoU and F1 = STEM.grid.csv" + (f"; {bad[:3]}" if bad else ""))
 
 print(f"{'FAILED' if failed else 'passed'}: {failed} check(s) failed")
 sys.exit(1 if failed else 0)

@@ -33,6 +33,7 @@
 #include "optimizer.h"
 #include "run_lock.h"
 #include "schedule.h"
+#include "search_report.h"
 #include "text_file.h"
 #include "text_format.h"
 #include "train_loop.h"
@@ -1317,6 +1318,26 @@ static void search_message(void *user, int kind, const char *text)
         note("%s", text);
 }
 
+/* --report after a search: the ranked table (STEM.grid.csv) and the retrain. */
+static int write_search_report(app *a, const char *summary_json)
+{
+    char *grid = str_concat(a->p.stem, ".grid.csv"); /* run() made the paths */
+    if (!grid) {
+        err("out of memory");
+        return -1;
+    }
+    search_report r = {.model_path = a->o.out, .tiles = a->o.tiles, .grid_csv = grid,
+                       .retrain_log = a->p.csv, .summary_json = summary_json, .pal = &a->pal};
+    size_t size = 0;
+    const int rc = search_report_write(a->o.report, &r, &size);
+    if (rc != 0)
+        err("--report: %s", unet_last_error());
+    else
+        note("wrote %s (%zu bytes)", a->o.report, size);
+    free(grid);
+    return rc;
+}
+
 static int run_search(app *a)
 {
     const options *o = &a->o;
@@ -1367,6 +1388,8 @@ static int run_search(app *a)
     if (!out.summary_json)
         return EXIT_DONE; /* ranks other than 0: rank 0 reports */
     int rc = EXIT_DONE;
+    if (o->report && write_search_report(a, out.summary_json) != 0)
+        rc = EXIT_FAILED;
     if (o->json)
         printf("%s\n", out.summary_json);
     if (o->json_file &&
