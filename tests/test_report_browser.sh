@@ -9,7 +9,8 @@
 # epoch table says what STEM.log.csv says and whose metrics are the best
 # epoch's line of STEM.log.jsonl; after a --grid search, the ranked table of
 # configurations with per-fold figures says what STEM.grid.csv says. A
-# screenshot of each report must come out as a 1200x2000 PNG.
+# screenshot of each report must come out as a 1200x2000 PNG, and printing
+# it must give a PDF.
 #
 # Data: a copy of the shipped sample tiles (models/samples) whose
 # classes.tsv renames class 3, a tiny model trained on them for 2 epochs
@@ -61,6 +62,10 @@ render() { # NAME: DOM and screenshot of NAME.html
     --user-data-dir="$work/profile" --dump-dom "file://$work/$1.html" > "$work/$1.dom" 2> "$work/$1.log"
   timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
     --user-data-dir="$work/profile" --screenshot="$work/$1.png" --window-size=1200,2000 \
+    "file://$work/$1.html" >> "$work/$1.log" 2>&1
+  # Printing goes through the print stylesheet.
+  timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --user-data-dir="$work/profile" --no-pdf-header-footer --print-to-pdf="$work/$1.pdf" \
     "file://$work/$1.html" >> "$work/$1.log" 2>&1
 }
 for r in eval scene train search; do render "$r"; done
@@ -163,6 +168,10 @@ def check_common(name, el):
           f"{name}: footer states the file's size, {size} bytes")
     with open(os.path.join(work, name + ".png"), "rb") as f:
         check(png_size(f.read(64)) == (1200, 2000), f"{name}: screenshot is a 1200x2000 PNG")
+    with open(os.path.join(work, name + ".pdf"), "rb") as f:
+        pdf = f.read()
+    pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    check(pdf.startswith(b"%PDF-") and pages >= 1, f"{name}: prints to a PDF of {pages} page(s)")
     raw = open(os.path.join(work, name + ".html"), encoding="utf-8").read()
     check("http://" not in raw.replace("http://www.w3.org/2000/svg", "") and "https://" not in raw,
           f"{name}: no network address in the file")
