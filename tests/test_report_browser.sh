@@ -123,8 +123,6 @@ def check_metrics(name, j):
     rows = [e for e in el if e["tag"] == "tr" and "data-class" in e["attrs"] and "metrics" in e["ids"]]
     check(len(rows) == j["n_classes"], f"{name}: {len(rows)} class rows, JSON has {j['n_classes']}")
     bad = []
-    for c in j["classes"]:
-        mine = [e for e in cells if "metrics" in e["ids"] and e is not None]
     # Cells in document order: 6 keyed cells per class row.
     per_class = [e for e in cells if "metrics" in e["ids"]]
     keys = ["support", "predicted", "precision", "recall", "f1", "iou"]

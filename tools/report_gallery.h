@@ -39,7 +39,7 @@ int report_gallery_offer(report_gallery *g, const char *label, int w, int h, con
                          const uint8_t *pred, size_t stride, const uint8_t *rgb, int channels,
                          size_t rgb_stride, int ignore_label);
 /* <section id="gallery">: the worst, then the best not already shown, with
- * the class legend. colors: one RGB triple per class. -1 when a PNG could
+ * the class legend (cls: name and colour per class). -1 when a PNG could
  * not be made (the message in unet_last_error). */
 struct report_class;
 int report_gallery_html(FILE *f, const report_gallery *g, const struct report_class *cls, int n_classes,
