@@ -552,6 +552,42 @@ unet_status unet_png_write(const char *path, const unet_image *img, const unet_p
     return s;
 }
 
+unet_status unet_png_encode_memory(const unet_image *img, void **data, size_t *size)
+{
+    static const int color_types[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
+                                       PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+    const char *what = "PNG in memory";
+    if (!img || !data || !size)
+        return unet_set_error(UNET_ERR_ARG, "unet_png_encode_memory: %s is NULL",
+                              !img ? "image" : "output");
+    *data = NULL;
+    *size = 0;
+    UNET_TRY(check_size_for_write(what, img->width, img->height));
+    if (img->channels < 1 || img->channels > 4 || !img->pixels)
+        return unet_set_error(UNET_ERR_ARG, "%s: cannot encode an image with %d channels%s", what,
+                              img->channels, img->pixels ? "" : " and no pixels");
+    png_writer w = {.width = img->width, .height = img->height,
+                    .color_type = color_types[img->channels]};
+    unet_status s = prepare(what, &w, img->pixels, (size_t)img->width * (size_t)img->channels, NULL, 0);
+    char *buf = NULL;
+    size_t len = 0;
+    /* The file writer's fwrite path, into a growing buffer: one encoder for both. */
+    if (s == UNET_OK && !(w.file = open_memstream(&buf, &len)))
+        s = unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", what);
+    if (s == UNET_OK)
+        s = encode(&w, what);
+    if (w.file && fclose(w.file) != 0 && s == UNET_OK)
+        s = unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", what);
+    release(&w);
+    if (s != UNET_OK) {
+        free(buf);
+        return s;
+    }
+    *data = buf;
+    *size = len;
+    return UNET_OK;
+}
+
 unet_status unet_png_write_indexed(const char *path, int width, int height, const uint8_t *indices,
                                    const uint8_t *palette_rgb, int n_colors,
                                    const unet_png_text *texts, int n_texts)

@@ -2,7 +2,8 @@
  * uneven chunks read back equal to the rows given (palette indices, colours
  * through the palette, RGB), tEXt is kept, the file appears only at close
  * (an older file stays intact until then), and nothing is left behind when a
- * writer is discarded, closed early or fails. */
+ * writer is discarded, closed early or fails. unet_png_encode_memory gives
+ * the same PNG bytes in a buffer. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -179,12 +180,46 @@ static void test_incomplete_discarded_and_bad_input(void **state)
     assert_int_equal(count_entries(), 0);
 }
 
+/* unet_png_encode_memory: what it encodes decodes (through libunet's reader)
+ * to the same pixels for every channel count, nothing is written to disk,
+ * and bad input is refused. */
+static void test_encode_memory_round_trip(void **state)
+{
+    (void)state;
+    for (int ch = 1; ch <= 4; ch++) {
+        uint8_t px[5 * 3 * 4];
+        for (size_t i = 0; i < sizeof px; i++)
+            px[i] = (uint8_t)(i * 37 + ch);
+        unet_image im = { 5, 3, ch, px }, back = { 0 };
+        void *data = NULL;
+        size_t size = 0;
+        assert_int_equal(unet_png_encode_memory(&im, &data, &size), UNET_OK);
+        assert_true(size > 8);
+        assert_memory_equal(data, "\x89PNG\r\n\x1a\n", 8);
+        assert_int_equal(unet_image_read_memory(data, size, "mem", UNET_IMAGE_DEFAULT, &back), UNET_OK);
+        assert_int_equal(back.width, 5);
+        assert_int_equal(back.height, 3);
+        assert_int_equal(back.channels, ch);
+        assert_memory_equal(back.pixels, px, (size_t)5 * 3 * (size_t)ch);
+        unet_image_free(&back);
+        free(data);
+    }
+    assert_int_equal(count_entries(), 0);
+    unet_image none = { 0, 3, 3, (uint8_t *)"" };
+    void *data = (void *)1;
+    size_t size = 1;
+    assert_int_equal(unet_png_encode_memory(&none, &data, &size), UNET_ERR_ARG);
+    assert_null(data);
+    assert_int_equal(size, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_palette_rows_round_trip),
         cmocka_unit_test(test_rgb_rows_replace_old_file_at_close),
         cmocka_unit_test(test_incomplete_discarded_and_bad_input),
+        cmocka_unit_test(test_encode_memory_round_trip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -91,14 +91,6 @@ void eval_report_table(FILE *f, const eval_run *r, const unet_confusion *cm, con
     fprintf(f, "  (F1 weighted by ground-truth pixels)\n");
 }
 
-static void json_double(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, "%.15g", v);
-    else
-        fputs("null", f);
-}
-
 static void json_opt_string(FILE *f, const char *s)
 {
     if (s)
@@ -134,13 +126,13 @@ void eval_report_json(FILE *f, const eval_run *r, const unet_confusion *cm, cons
     fprintf(f, "],\"pixels\":{\"counted\":%" PRIu64 ",\"ignored\":%" PRIu64 ",\"unknown_label\":%" PRIu64 "}",
             m->total, r->ignored_pixels, r->unknown_label_pixels);
     fprintf(f, ",\"n_classes\":%d,\"n_present\":%d,\"pixel_accuracy\":", k, m->n_present);
-    json_double(f, m->pixel_accuracy);
+    json_write_number(f, m->pixel_accuracy);
     fprintf(f, ",\"mean_iou\":");
-    json_double(f, m->mean_iou);
+    json_write_number(f, m->mean_iou);
     fprintf(f, ",\"macro_f1\":");
-    json_double(f, m->macro_f1);
+    json_write_number(f, m->macro_f1);
     fprintf(f, ",\"weighted_f1\":");
-    json_double(f, m->weighted_f1);
+    json_write_number(f, m->weighted_f1);
     fprintf(f, ",\"classes\":[");
     for (int c = 0; c < k; c++) {
         const unet_class_metrics *x = &m->per_class[c];
@@ -153,13 +145,13 @@ void eval_report_json(FILE *f, const eval_run *r, const unet_confusion *cm, cons
                    ",\"tp\":%" PRIu64 ",\"fp\":%" PRIu64 ",\"fn\":%" PRIu64 ",\"precision\":",
                 hex, x->support ? "true" : "false", x->support, x->predicted, tp, x->predicted - tp,
                 x->support - tp);
-        json_double(f, x->precision);
+        json_write_number(f, x->precision);
         fprintf(f, ",\"recall\":");
-        json_double(f, x->recall);
+        json_write_number(f, x->recall);
         fprintf(f, ",\"f1\":");
-        json_double(f, x->f1);
+        json_write_number(f, x->f1);
         fprintf(f, ",\"iou\":");
-        json_double(f, x->iou);
+        json_write_number(f, x->iou);
         fputc('}', f);
     }
     fprintf(f, "],\"confusion_matrix\":[");
@@ -170,9 +162,9 @@ void eval_report_json(FILE *f, const eval_run *r, const unet_confusion *cm, cons
         fputc(']', f);
     }
     fprintf(f, "],\"timing\":{\"seconds\":");
-    json_double(f, r->seconds);
+    json_write_number(f, r->seconds);
     fprintf(f, ",\"tiles_per_second\":");
-    json_double(f, r->seconds > 0 ? r->evaluated / r->seconds : NAN);
+    json_write_number(f, r->seconds > 0 ? r->evaluated / r->seconds : NAN);
     fprintf(f, "}}\n");
 }
 

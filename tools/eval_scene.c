@@ -125,6 +125,10 @@ typedef struct run_ctx {
     uint8_t *truth, *pred, *rgb; /* BAND_ROWS rows each (rgb: 3 bytes a pixel) */
     size_t band_width;
     int tty;
+    /* --report's gallery: a row of windows gathered band by band (truth,
+     * prediction, RGB of gallery_window rows), and a band of image rows. */
+    uint8_t *win_truth, *win_pred, *win_rgb, *img_band;
+    size_t win_width;
 } run_ctx;
 
 /* Records a failure of image i (printed unless the message was already). */
@@ -206,6 +210,49 @@ static int check_colours(run_ctx *x, size_t i, const char *mask_path, int width,
     return rc;
 }
 
+/* Room for a row of gallery windows of the image's width; -1 when out of memory. */
+static int window_buffers(run_ctx *x, int width)
+{
+    if ((size_t)width <= x->win_width)
+        return 0;
+    size_t n = (size_t)x->c->gallery_window * (size_t)width;
+    uint8_t *t = realloc(x->win_truth, n);
+    if (t)
+        x->win_truth = t;
+    uint8_t *p = t ? realloc(x->win_pred, n) : NULL;
+    if (p)
+        x->win_pred = p;
+    uint8_t *r = p ? realloc(x->win_rgb, 3 * n) : NULL;
+    if (r)
+        x->win_rgb = r;
+    uint8_t *b = r ? realloc(x->img_band, 3 * (size_t)BAND_ROWS * (size_t)width) : NULL;
+    if (!b)
+        return -1;
+    x->img_band = b;
+    x->win_width = (size_t)width;
+    return 0;
+}
+
+/* Offers each window of the gathered row (rows rows from y0) to the gallery. */
+static int offer_windows(run_ctx *x, size_t i, int y0, int rows, int width)
+{
+    const eval_scene_config *c = x->c;
+    int t = c->gallery_window;
+    for (int x0 = 0; x0 < width; x0 += t) {
+        int w = width - x0 < t ? width - x0 : t;
+        char *label = str_printf("%s at x=%d, y=%d", x->es->images[i].label, x0, y0);
+        size_t off = (size_t)x0;
+        int rc = label ? report_gallery_offer(c->gallery, label, w, rows, x->win_truth + off, x->win_pred + off,
+                                              (size_t)width, x->win_rgb + 3 * off, 3, 3 * (size_t)width,
+                                              c->ignore_label)
+                       : -1;
+        free(label);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Counts the predicted mask at pred_path against the ground truth into
  * x->image_cm, drawing the error map on the way. 0, or -1 with the failure
  * recorded (nothing counted). *ignored and *unknown get the pixels left out. */
@@ -217,7 +264,7 @@ static int count_image(run_ctx *x, size_t i, const char *pred_path, int width, i
     const eval_scene_image *im = &x->es->images[i];
     int k = c->n_classes, ig = c->ignore_label;
     truth_mask *tm = NULL;
-    unet_image_reader *pr = NULL;
+    unet_image_reader *pr = NULL, *ir = NULL;
     unet_png_writer *ew = NULL;
     char *err_path = NULL;
     int rc = -1, pw = 0, ph = 0, pc = 0;
@@ -243,6 +290,13 @@ static int count_image(run_ctx *x, size_t i, const char *pred_path, int width, i
             goto done;
         }
     }
+    /* The gallery reads the image alongside, band by band (one more decode). */
+    int gallery = c->gallery && c->gallery->cap > 0 && c->gallery_window > 0, win_rows = 0;
+    if (gallery && (window_buffers(x, width) != 0 ||
+                    unet_image_reader_open(p->image, UNET_IMAGE_FORCE_RGB, &ir) != UNET_OK)) {
+        fail(x, i, 1, "report gallery: %s", ir || x->win_width < (size_t)width ? "out of memory" : unet_last_error());
+        goto done;
+    }
     int ids = truth_mask_has_ids(tm);
     for (int y = 0; y < height; y += BAND_ROWS) {
         int n = height - y < BAND_ROWS ? height - y : BAND_ROWS;
@@ -266,6 +320,25 @@ static int count_image(run_ctx *x, size_t i, const char *pred_path, int width, i
                 if (!beyond)
                     first_beyond = t;
                 beyond++;
+            }
+        }
+        if (gallery) {
+            if (unet_image_reader_read_rows(ir, x->img_band, n) != UNET_OK) {
+                fail(x, i, 1, "report gallery: %s", unet_last_error());
+                goto done;
+            }
+            size_t wb = (size_t)width;
+            for (int r = 0; r < n; r++) { /* windows need not align with bands */
+                memcpy(x->win_truth + (size_t)win_rows * wb, x->truth + (size_t)r * wb, wb);
+                memcpy(x->win_pred + (size_t)win_rows * wb, x->pred + (size_t)r * wb, wb);
+                memcpy(x->win_rgb + 3 * (size_t)win_rows * wb, x->img_band + 3 * (size_t)r * wb, 3 * wb);
+                if (++win_rows == c->gallery_window || y + r + 1 == height) {
+                    if (offer_windows(x, i, y + r + 1 - win_rows, win_rows, width) != 0) {
+                        fail(x, i, 1, "report gallery: out of memory");
+                        goto done;
+                    }
+                    win_rows = 0;
+                }
             }
         }
         if (ew) {
@@ -302,6 +375,7 @@ done:
     unet_png_writer_discard(ew);
     truth_mask_close(tm);
     unet_image_reader_close(pr);
+    unet_image_reader_close(ir);
     free(err_path);
     return rc;
 }
@@ -481,6 +555,10 @@ done:
     free(x.truth);
     free(x.pred);
     free(x.rgb);
+    free(x.win_truth);
+    free(x.win_pred);
+    free(x.win_rgb);
+    free(x.img_band);
     return stopped;
 }
 
@@ -512,14 +590,6 @@ void eval_scenes_table(FILE *f, const eval_scenes *es)
     free(m);
 }
 
-static void json_double(FILE *f, double v)
-{
-    if (isfinite(v))
-        fprintf(f, "%.15g", v);
-    else
-        fputs("null", f);
-}
-
 void eval_scenes_json(FILE *f, const eval_scenes *es)
 {
     unet_metrics *m = malloc(sizeof *m);
@@ -541,11 +611,11 @@ void eval_scenes_json(FILE *f, const eval_scenes *es)
         fprintf(f, ",\"images_selected\":%d,\"images_evaluated\":%d,\"images_failed\":%d,\"pixels_counted\":%" PRIu64
                    ",\"pixel_accuracy\":",
                 sc->selected, sc->evaluated, sc->failed, m->total);
-        json_double(f, m->pixel_accuracy);
+        json_write_number(f, m->pixel_accuracy);
         fprintf(f, ",\"mean_iou\":");
-        json_double(f, m->mean_iou);
+        json_write_number(f, m->mean_iou);
         fprintf(f, ",\"macro_f1\":");
-        json_double(f, m->macro_f1);
+        json_write_number(f, m->macro_f1);
         int k = sc->cm.n_classes;
         fprintf(f, ",\"confusion_matrix\":[");
         for (int t = 0; t < k; t++) {
@@ -574,12 +644,12 @@ void eval_scenes_json(FILE *f, const eval_scenes *es)
             fprintf(f, ",\"status\":\"%s\",\"mask_reused\":%s", status[im->status], im->reused ? "true" : "false");
             if (im->status == EVAL_IMAGE_DONE) {
                 fprintf(f, ",\"pixels_counted\":%" PRIu64 ",\"pixel_accuracy\":", im->counted);
-                json_double(f, im->pixel_accuracy);
+                json_write_number(f, im->pixel_accuracy);
                 fprintf(f, ",\"mean_iou\":");
-                json_double(f, im->mean_iou);
+                json_write_number(f, im->mean_iou);
             }
             fprintf(f, ",\"seconds\":");
-            json_double(f, im->seconds);
+            json_write_number(f, im->seconds);
             fputc('}', f);
         }
         fprintf(f, "]}");

@@ -16,6 +16,7 @@
 #include <unet/unet.h>
 
 #include "eval_report.h"
+#include "report_gallery.h"
 #include "scene_infer.h"
 #include "scene_pairs.h"
 
@@ -32,6 +33,8 @@ typedef struct eval_scene_config {
     const char *errors_dir;            /* NAME.png error maps here; NULL: none */
     int force;                         /* replace a mask in out_dir from another model */
     int quiet;
+    struct report_gallery *gallery;    /* --report: windows offered here; NULL: none */
+    int gallery_window;                /* their size: a grid of squares from the top left */
 } eval_scene_config;
 
 typedef enum eval_image_status { EVAL_IMAGE_PENDING = 0, EVAL_IMAGE_DONE, EVAL_IMAGE_FAILED } eval_image_status;

@@ -10,6 +10,7 @@ packages=(
   libgdal-dev gdal-bin
   openmpi-bin libopenmpi-dev
   nodejs npm
+  chromium
 )
 # Packages that count as present when their command is (NodeSource's nodejs
 # bundles npm and conflicts with Debian's npm package).

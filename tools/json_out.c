@@ -1,6 +1,8 @@
 /* JSON string output: quotes, backslashes and control characters escaped. */
 #include "json_out.h"
 
+#include <math.h>
+
 void json_write_string(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -18,4 +20,12 @@ void json_write_string(FILE *f, const char *s)
             fputc(c, f);
     }
     fputc('"', f);
+}
+
+void json_write_number(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.*g", JSON_DIGITS, v);
+    else
+        fputs("null", f);
 }

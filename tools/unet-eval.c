@@ -28,9 +28,11 @@
 #include "cli_int.h"
 #include "confusion_heatmap.h"
 #include "error_map.h"
+#include "eval_html.h"
 #include "eval_report.h"
 #include "eval_scene.h"
 #include "folds_tsv.h"
+#include "report_gallery.h"
 #include "scene_pairs.h"
 #include "sha256.h"
 #include "tile_batch.h"
@@ -48,6 +50,8 @@ typedef struct options {
     unet_precision precision;         /* --precision: the session's arithmetic */
     int json, quiet;
     const char *json_file, *csv, *heatmap, *errors;
+    const char *report;               /* --report FILE.html */
+    int report_tiles;                 /* --report-tiles N: worst and best shown */
     /* Scene mode: */
     int scene;
     char **scenes;                    /* SCENE arguments */
@@ -116,6 +120,15 @@ static void usage(FILE *f)
 "      --errors DIR     write DIR/NAME.png per tile (scene mode: per image): right\n"
 "                       pixels in their class colour at half brightness, wrong\n"
 "                       ones red, pixels left out (ignore label) black\n"
+"      --report F.html  write one self-contained HTML report (no network, no\n"
+"                       JavaScript; images inline): the model (name, SHA-256,\n"
+"                       input, parameters, opset, classes), the metrics of\n"
+"                       --json, the confusion matrix with row shares, and the\n"
+"                       worst and best tiles (scene mode: windows of the --tile\n"
+"                       grid) by their own mean IoU as image, truth, prediction\n"
+"                       and error map; its last line states the file's size\n"
+"      --report-tiles N how many worst and how many best to show, 0..500\n"
+"                       (default 12; 0: no gallery)\n"
 "      --quiet          no progress or warnings (errors still shown)\n"
 "      --version        print the version\n"
 "  -h, --help           this text\n\n"
@@ -449,6 +462,8 @@ typedef struct evaluator {
     int ignore_label;
     int k_hint;
     unet_confusion cm;         /* counts == NULL until the class count is known */
+    report_gallery gallery;    /* --report: worst and best tiles */
+    int gallery_ready;
     eval_class_info cls;
     eval_run run;
     eval_scenes *scenes;       /* scene mode */
@@ -502,6 +517,13 @@ static int ensure_matrix(evaluator *e, int k)
         return -1;
     }
     resolve_classes(e->o, &e->meta, k, &e->cls);
+    if (e->o->report) {
+        if (report_gallery_init(&e->gallery, e->o->report_tiles, k) != 0) {
+            fprintf(stderr, PROG ": out of memory for the report's gallery\n");
+            return -1;
+        }
+        e->gallery_ready = 1;
+    }
     return 0;
 }
 
@@ -577,6 +599,11 @@ static void count_tile(evaluator *e, const loaded_tile *lt, const uint8_t *pred)
     if (unknown)
         warn(e->o, "%s: %llu mask pixels hold labels that are not classes of the model (first: %d); left out",
              t->name, (unsigned long long)unknown, first_unknown);
+    if (e->gallery_ready &&
+        report_gallery_offer(&e->gallery, t->name, lt->mask.width, lt->mask.height, truth, pred,
+                             (size_t)lt->mask.width, lt->image.pixels, lt->image.channels,
+                             (size_t)lt->image.width * (size_t)lt->image.channels, e->ignore_label) != 0)
+        warn(e->o, "%s: out of memory for the report's gallery; left out", t->name);
     if (e->o->errors) {
         if (grow(&e->rgb, &e->rgb_cap, 3 * n) != 0) {
             fail(e, lt->index, "out of memory for the error map");
@@ -767,6 +794,18 @@ static int write_outputs(evaluator *e, const unet_metrics *m)
         }
         free(buf);
     }
+    if (o->report) {
+        eval_html r = { .run = &e->run, .cm = &e->cm, .m = m, .cls = &e->cls,
+                        .gallery = e->gallery_ready ? &e->gallery : NULL, .scenes = e->scenes,
+                        .tile = e->tile, .overlap = e->overlap };
+        size_t size = 0;
+        if (eval_html_write(o->report, &r, &size) != 0) {
+            fprintf(stderr, PROG ": report not written: %s\n", unet_last_error());
+            ok = 0;
+        } else if (!o->quiet) {
+            fprintf(stderr, PROG ": wrote %s (%zu bytes)\n", o->report, size);
+        }
+    }
     if (o->heatmap) {
         if (!e->cm.counts) {
             fprintf(stderr, PROG ": %s not written: the model's class count is unknown (no tile was evaluated)\n",
@@ -857,6 +896,7 @@ done:
     free(e->rgb);
     tile_batch_free(&e->tb);
     unet_confusion_free(&e->cm);
+    report_gallery_free(&e->gallery);
     unet_session_free(e->session);
     unet_model_free(e->model);
     free(e);
@@ -1095,6 +1135,8 @@ static int evaluate_scenes(const options *o, scene_pairs *sp, int input_failures
     c.errors_dir = o->errors;
     c.force = o->force;
     c.quiet = o->quiet;
+    c.gallery = e->gallery_ready ? &e->gallery : NULL;
+    c.gallery_window = e->tile;
 
     double t0 = now_seconds();
     int stopped = eval_scenes_run(&c, &es, &e->cm, &e->run);
@@ -1126,6 +1168,7 @@ done:
         free(e->run.failures);
         tile_batch_free(&e->tb);
         unet_confusion_free(&e->cm);
+        report_gallery_free(&e->gallery);
         unet_session_free(e->session);
         unet_model_free(e->model);
     }
@@ -1182,10 +1225,13 @@ int main(int argc, char **argv)
     o.ignore_label = -1;
     o.overlap = -1;
     o.ignore_colors = "#000000";
+    o.report_tiles = 12;
+    int report_tiles_set = 0;
     const char *scene_only = NULL; /* a scene-mode option given, for the message in tile mode */
     enum { OPT_FOLDS_FILE = 256, OPT_FOLD, OPT_THREADS, OPT_JSON, OPT_JSON_FILE, OPT_CSV, OPT_HEATMAP,
            OPT_ERRORS, OPT_IGNORE, OPT_SCENE, OPT_QUIET, OPT_VERSION, OPT_PAIRS, OPT_TILE, OPT_OVERLAP,
-           OPT_PALETTE, OPT_IGNORE_COLORS, OPT_UNKNOWN_COLORS, OPT_FORCE, OPT_PRECISION };
+           OPT_PALETTE, OPT_IGNORE_COLORS, OPT_UNKNOWN_COLORS, OPT_FORCE, OPT_REPORT, OPT_REPORT_TILES,
+           OPT_PRECISION };
     static const struct option longopts[] = {
         { "folds-file", required_argument, NULL, OPT_FOLDS_FILE }, { "fold", required_argument, NULL, OPT_FOLD },
         { "batch", required_argument, NULL, 'b' }, { "threads", required_argument, NULL, OPT_THREADS },
@@ -1199,6 +1245,8 @@ int main(int argc, char **argv)
         { "ignore-colors", required_argument, NULL, OPT_IGNORE_COLORS },
         { "unknown-colors", required_argument, NULL, OPT_UNKNOWN_COLORS },
         { "out", required_argument, NULL, 'o' }, { "force", no_argument, NULL, OPT_FORCE },
+        { "report", required_argument, NULL, OPT_REPORT },
+        { "report-tiles", required_argument, NULL, OPT_REPORT_TILES },
         { "precision", required_argument, NULL, OPT_PRECISION }, { NULL, 0, NULL, 0 },
     };
     int opt;
@@ -1232,6 +1280,12 @@ int main(int argc, char **argv)
         case OPT_CSV: o.csv = optarg; break;
         case OPT_HEATMAP: o.heatmap = optarg; break;
         case OPT_ERRORS: o.errors = optarg; break;
+        case OPT_REPORT: o.report = optarg; break;
+        case OPT_REPORT_TILES:
+            if (cli_int_option(PROG, "--report-tiles", optarg, 0, 500, &o.report_tiles) != 0)
+                return EXIT_USAGE;
+            report_tiles_set = 1;
+            break;
         case OPT_IGNORE:
             if (cli_int_option(PROG, "--ignore-label", optarg, 0, 255, &o.ignore_label) != 0)
                 return EXIT_USAGE;
@@ -1268,6 +1322,10 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }
+    }
+    if (report_tiles_set && !o.report) {
+        fprintf(stderr, PROG ": --report-tiles sizes the gallery of --report FILE.html: give --report too\n");
+        return EXIT_USAGE;
     }
     if (o.scene) {
         if (o.fold || o.folds_file) {

@@ -33,9 +33,11 @@
 #include "optimizer.h"
 #include "run_lock.h"
 #include "schedule.h"
+#include "search_report.h"
 #include "text_file.h"
 #include "text_format.h"
 #include "train_loop.h"
+#include "train_report.h"
 
 #define PROG "unet-train"
 
@@ -143,6 +145,7 @@ typedef struct options {
     long cv;           /* --cv K */
     const char *grid;  /* --grid SPEC */
     double budget;     /* --budget SECONDS */
+    const char *report; /* --report FILE.html */
 } options;
 
 /* The CPU and the ISA oneDNN dispatches to (the environment variable
@@ -229,6 +232,13 @@ static void usage(FILE *f)
 "  --time-budget S       stop after S seconds of this session\n"
 "  --json                print a JSON summary on stdout\n"
 "  --json-file PATH      write the JSON summary to PATH\n"
+"  --report FILE.html    at the end, one self-contained HTML report (no network,\n"
+"                        no JavaScript): the run, the model (SHA-256, input,\n"
+"                        parameters, opset, classes), loss and mIoU curves per\n"
+"                        epoch as inline SVG, the best epoch's validation\n"
+"                        metrics, the epochs and the configuration; with\n"
+"                        --cv/--grid/--budget the ranked configurations with\n"
+"                        their per-fold figures\n"
 "  --quiet               only errors and warnings on stderr\n"
 "  --version             print the version, the CPU and the ISA oneDNN runs\n"
 "  -h, --help            this text\n"
@@ -300,7 +310,7 @@ enum {
     OPT_CLASS_WEIGHTS, OPT_IGNORE_LABEL, OPT_VAL_FOLD, OPT_FOLDS_FILE, OPT_VAL, OPT_VAL_DIR,
     OPT_NO_AUGMENT, OPT_SEED, OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_FORCE, OPT_INIT,
     OPT_EARLY_STOP, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_MAX_STEPS,
-    OPT_TIME_BUDGET, OPT_CV, OPT_GRID, OPT_BUDGET
+    OPT_TIME_BUDGET, OPT_CV, OPT_GRID, OPT_BUDGET, OPT_REPORT
 };
 
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
@@ -389,6 +399,7 @@ static int parse_args(int argc, char **argv, options *o)
         {"cv", required_argument, NULL, OPT_CV},
         {"grid", required_argument, NULL, OPT_GRID},
         {"budget", required_argument, NULL, OPT_BUDGET},
+        {"report", required_argument, NULL, OPT_REPORT},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->depth = 4;
@@ -506,6 +517,7 @@ static int parse_args(int argc, char **argv, options *o)
             if (parse_long("--cv", optarg, 2, 64, &o->cv)) return -1;
             break;
         case OPT_GRID: o->grid = optarg; break;
+        case OPT_REPORT: o->report = optarg; break;
         case OPT_BUDGET:
             if (parse_double("--budget", optarg, 1e-3, 1e9, &o->budget)) return -1;
             break;
@@ -664,6 +676,8 @@ typedef struct run_ctx {
     int progress_shown;
     double last_progress;
     int log_failed; /* a log write failed (its message is already on stderr) */
+    train_epoch_report best; /* --report: the best epoch of this session */
+    int has_best;
 } run_ctx;
 
 static double wall_seconds(void)
@@ -733,6 +747,10 @@ static unet_status on_epoch(void *user, const train_epoch_report *r)
     clear_progress(c);
     if (!quiet)
         print_table(c, r);
+    if (r->is_best && r->has_val) {
+        c->best = *r;
+        c->has_best = 1;
+    }
     const int nc = c->pal->n_classes;
     sbuf b = {0};
     sb_printf(&b, "%llu,%d,%llu", (unsigned long long)r->epoch + 1, r->partial,
@@ -1258,6 +1276,35 @@ static int write_summary(app *a, const train_result *res, uint64_t resumed_from)
     return rc;
 }
 
+/* --report: the HTML file of the run; -1 with the reason printed. */
+static int write_report(app *a, const run_ctx *ctx, const train_result *res)
+{
+    const train_progress *pr = &a->st.progress;
+    curve_log log = {0};
+    if (curve_log_read(a->p.csv, &log) != UNET_OK) {
+        err("--report: %s", unet_last_error());
+        return -1;
+    }
+    /* The best epoch's metrics when this session ran it, else the last epoch's. */
+    const int best_here = a->st.best && ctx->has_best && (int64_t)ctx->best.epoch == pr->best_epoch;
+    train_report r = {.model_path = a->o.out, .last_model_path = a->p.last_model, .tiles = a->o.tiles,
+                      .pal = &a->pal, .log = &log, .config_json = a->config.s,
+                      .metrics = best_here ? &ctx->best : res->has_report ? &res->last : NULL,
+                      .metrics_are_best = best_here,
+                      .best_epoch = a->st.best ? pr->best_epoch + 1 : 0, .best_miou = pr->best_miou,
+                      .epochs_completed = pr->epoch, .steps = pr->global_step, .seconds = pr->seconds,
+                      .end = train_end_name(res->end), .n_train = a->split.n_train,
+                      .n_val = a->split.n_val};
+    size_t size = 0;
+    const int rc = train_report_write(a->o.report, &r, &size);
+    if (rc != 0)
+        err("--report: %s", unet_last_error());
+    else
+        note("wrote %s (%zu bytes)", a->o.report, size);
+    curve_log_free(&log);
+    return rc;
+}
+
 /* ---- cross-validation and search (trainer/cv_search.c) ------------------------ */
 
 static void search_message(void *user, int kind, const char *text)
@@ -1269,6 +1316,26 @@ static void search_message(void *user, int kind, const char *text)
         fprintf(stderr, "%s\n", text);
     else
         note("%s", text);
+}
+
+/* --report after a search: the ranked table (STEM.grid.csv) and the retrain. */
+static int write_search_report(app *a, const char *summary_json)
+{
+    char *grid = str_concat(a->p.stem, ".grid.csv"); /* run() made the paths */
+    if (!grid) {
+        err("out of memory");
+        return -1;
+    }
+    search_report r = {.model_path = a->o.out, .tiles = a->o.tiles, .grid_csv = grid,
+                       .retrain_log = a->p.csv, .summary_json = summary_json, .pal = &a->pal};
+    size_t size = 0;
+    const int rc = search_report_write(a->o.report, &r, &size);
+    if (rc != 0)
+        err("--report: %s", unet_last_error());
+    else
+        note("wrote %s (%zu bytes)", a->o.report, size);
+    free(grid);
+    return rc;
 }
 
 static int run_search(app *a)
@@ -1321,6 +1388,8 @@ static int run_search(app *a)
     if (!out.summary_json)
         return EXIT_DONE; /* ranks other than 0: rank 0 reports */
     int rc = EXIT_DONE;
+    if (o->report && write_search_report(a, out.summary_json) != 0)
+        rc = EXIT_FAILED;
     if (o->json)
         printf("%s\n", out.summary_json);
     if (o->json_file &&
@@ -1556,9 +1625,13 @@ static int run(app *a)
     if (!curves || curves_plot_log_file(a->p.csv, curves) != UNET_OK)
         warn("no training curves: %s", curves ? unet_last_error() : "out of memory");
     free(curves);
+    if (o->report && write_report(a, &ctx, &res) != 0)
+        rc = EXIT_FAILED;
+    else
+        rc = EXIT_DONE;
     if (write_summary(a, &res, resumed_from) != 0)
         return EXIT_FAILED;
-    return EXIT_DONE;
+    return rc;
 }
 
 int main(int argc, char **argv)

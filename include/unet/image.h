@@ -63,6 +63,9 @@ typedef struct unet_png_text {
 /* Writes an 8-bit gray/GA/RGB/RGBA PNG atomically (temporary file + rename). */
 unet_status unet_png_write(const char *path, const unet_image *img,
                            const unet_png_text *texts, int n_texts);
+/* Encodes an 8-bit gray/GA/RGB/RGBA image as PNG into a malloc'd buffer
+ * (*data, *size bytes; free() it), e.g. for data: URIs in HTML reports. */
+unet_status unet_png_encode_memory(const unet_image *img, void **data, size_t *size);
 /* Writes an 8-bit palette PNG atomically: pixel value = index into palette
  * (palette_rgb holds n_colors RGB triples, n_colors <= 256). */
 unet_status unet_png_write_indexed(const char *path, int width, int height,
