@@ -58,6 +58,13 @@ typedef struct node {
     int fused_act;      /* a fused activation (FUSED_*), 0 when none */
     float act_alpha, act_beta;
     int fused_sum;      /* value id added into the output (sum post-op), -1 when none */
+    /* Filled by the QDQ pass (Conv only): in[0] is the float input that the
+     * model quantises by (qdq_x_scale, qdq_x_zero) as uint8 (qdq_x_u8) or
+     * int8, in[1] the int8 weights, qdq_w_scale the value id of their scale
+     * (one, or one per output channel). 0 when the Conv is not quantised. */
+    int qdq;
+    float qdq_x_scale;
+    int qdq_x_zero, qdq_x_u8, qdq_w_scale;
 } node_t;
 
 enum { FUSED_NONE = 0, FUSED_RELU, FUSED_LEAKY_RELU, FUSED_CLIP, FUSED_SIGMOID, FUSED_TANH };

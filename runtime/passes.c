@@ -285,6 +285,124 @@ static int fusable_activation(const unet_model *m, const node_t *a, int *kind, f
     return 1;
 }
 
+/* The constant value of a one-element tensor of a QDQ node: scale (float)
+ * or zero point (uint8/int8; absent means 0 of uint8). */
+static int const_scale(const unet_model *m, int id, float *out)
+{
+    if (!is_float_const(m, id, 1))
+        return 0;
+    *out = *(const float *)m->values[id].data;
+    return *out > 0.0f && isfinite(*out);
+}
+
+static int const_zero(const unet_model *m, int id, int *zero, int *is_u8)
+{
+    if (id < 0) {
+        *zero = 0;
+        *is_u8 = 1;
+        return 1;
+    }
+    const value_t *v = &m->values[id];
+    if (!v->data || v->nbytes != 1)
+        return 0;
+    if (v->dtype == UNET_DTYPE_UINT8) {
+        *zero = *(const uint8_t *)v->data;
+        *is_u8 = 1;
+        return 1;
+    }
+    if (v->dtype == UNET_DTYPE_INT8) {
+        *zero = *(const int8_t *)v->data;
+        *is_u8 = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static const node_t *producer_op(const unet_model *m, int value, const char *op)
+{
+    if (value < 0 || m->values[value].producer < 0)
+        return NULL;
+    const node_t *n = &m->nodes[m->values[value].producer];
+    return !n->domain[0] && strcmp(n->op_type, op) == 0 ? n : NULL;
+}
+
+static int input_at(const node_t *n, int k) { return k < n->n_in ? n->in[k] : -1; }
+
+/* Conv(DequantizeLinear(QuantizeLinear(x)), DequantizeLinear(W_int8)) with a
+ * per-tensor activation scale and symmetric per-tensor or per-output-channel
+ * weight scales: the Conv reads x and the int8 weights directly and keeps the
+ * scales (node_t.qdq), so the plan can run one int8 convolution; the
+ * Quantize/Dequantize nodes that nothing else reads disappear. */
+static void match_qdq_conv(unet_model *m, node_t *c)
+{
+    if (c->n_in < 2 || node_attr_int(c, "group", 1) != 1)
+        return;
+    const node_t *dqx = producer_op(m, c->in[0], "DequantizeLinear");
+    const node_t *qx = dqx ? producer_op(m, dqx->in[0], "QuantizeLinear") : NULL;
+    const node_t *dqw = producer_op(m, c->in[1], "DequantizeLinear");
+    if (!dqx || !qx || !dqw || qx->in[0] < 0 ||
+        (m->values[qx->in[0]].dtype && m->values[qx->in[0]].dtype != UNET_DTYPE_FLOAT))
+        return; /* intermediate values have no type until the plan: it checks then */
+    if (0)
+        return;
+    float s_q, s_dq;
+    int z_q, z_dq, u8_q, u8_dq;
+    if (!const_scale(m, input_at(qx, 1), &s_q) || !const_scale(m, input_at(dqx, 1), &s_dq) || s_q != s_dq)
+        return;
+    if (!const_zero(m, input_at(qx, 2), &z_q, &u8_q) || !const_zero(m, input_at(dqx, 2), &z_dq, &u8_dq) ||
+        z_q != z_dq || u8_q != u8_dq)
+        return;
+    const value_t *w = &m->values[dqw->in[0]];
+    if (!w->data || w->dtype != UNET_DTYPE_INT8 || w->rank != 4)
+        return;
+    int ws = input_at(dqw, 1);
+    int64_t oc = w->dims[0];
+    if (!is_float_const(m, ws, 1) && !(is_float_const(m, ws, oc) && node_attr_int(dqw, "axis", 1) == 0))
+        return;
+    for (int64_t i = 0; i < (int64_t)(m->values[ws].nbytes / 4); i++)
+        if (!(((const float *)m->values[ws].data)[i] > 0.0f))
+            return;
+    int wz = input_at(dqw, 2);
+    if (wz >= 0) { /* symmetric weights only: every zero point 0 */
+        const value_t *z = &m->values[wz];
+        if (!z->data || z->dtype != UNET_DTYPE_INT8)
+            return;
+        for (size_t i = 0; i < z->nbytes; i++)
+            if (((const int8_t *)z->data)[i] != 0)
+                return;
+    }
+    c->in[0] = qx->in[0];
+    c->in[1] = dqw->in[0];
+    c->qdq = 1;
+    c->qdq_x_scale = s_q;
+    c->qdq_x_zero = z_q;
+    c->qdq_x_u8 = u8_q;
+    c->qdq_w_scale = ws;
+}
+
+/* Removes Quantize/DequantizeLinear nodes whose outputs nothing reads any
+ * more (consumers counted over the nodes still there). */
+static void drop_dead_qdq(unet_model *m, int *removed)
+{
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int i = 0; i < m->n_nodes; i++) {
+            const node_t *n = &m->nodes[i];
+            if (removed[i] || n->domain[0] || n->out[0] < 0 || m->values[n->out[0]].is_graph_output ||
+                (strcmp(n->op_type, "QuantizeLinear") && strcmp(n->op_type, "DequantizeLinear")))
+                continue;
+            int used = 0;
+            for (int j = 0; j < m->n_nodes && !used; j++)
+                for (int k = 0; !removed[j] && k < m->nodes[j].n_in; k++)
+                    used |= m->nodes[j].in[k] == n->out[0];
+            if (!used) {
+                removed[i] = 1;
+                changed = 1;
+            }
+        }
+    }
+}
+
 unet_status passes_after_resolve(unet_model *m)
 {
     int *removed = calloc((size_t)m->n_nodes + 1, sizeof *removed);
@@ -308,13 +426,25 @@ unet_status passes_after_resolve(unet_model *m)
     }
     compact(m, removed);
 
+    /* QDQ around a Conv: int8 convolution (before BN folding and fusion, which
+     * then see the Conv as usual). UNET_NO_QDQ_INT8 keeps the float path, for
+     * A/B comparisons. */
+    if (!getenv("UNET_NO_QDQ_INT8")) {
+        memset(removed, 0, ((size_t)m->n_nodes + 1) * sizeof *removed);
+        for (int i = 0; i < m->n_nodes; i++)
+            if (!m->nodes[i].domain[0] && strcmp(m->nodes[i].op_type, "Conv") == 0)
+                match_qdq_conv(m, &m->nodes[i]);
+        drop_dead_qdq(m, removed);
+        compact(m, removed);
+    }
+
     /* BatchNormalization into the Conv before it. */
     memset(removed, 0, ((size_t)m->n_nodes + 1) * sizeof *removed);
     for (int i = 0; i < m->n_nodes && s == UNET_OK; i++) {
         node_t *c = &m->nodes[i];
         int consumer;
-        if (c->domain[0] || strcmp(c->op_type, "Conv") != 0 || c->out[0] < 0)
-            continue;
+        if (c->domain[0] || strcmp(c->op_type, "Conv") != 0 || c->out[0] < 0 || c->qdq)
+            continue; /* int8 weights keep their scales: no folding into them */
         if (!single_consumer(m, c->out[0], &consumer) || removed[consumer])
             continue;
         node_t *b = &m->nodes[consumer];

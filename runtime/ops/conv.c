@@ -5,6 +5,7 @@
 #include "../error.h"
 #include "../ops.h"
 #include "../plan_memory.h"
+#include "conv_int8.h"
 #include "deconv_shuffle.h"
 #include "ops_decl.h"
 
@@ -231,7 +232,8 @@ static int output_stays_bf16(const plan_t *p, int y)
 static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
 {
     UNET_TRY(op_require_float(p, n, 0));
-    UNET_TRY(op_require_float(p, n, 1));
+    if (!n->qdq) /* a QDQ Conv's weights are int8 (passes.c) */
+        UNET_TRY(op_require_float(p, n, 1));
     int x = n->in[0], w = n->in[1], b = n->n_in > 2 ? n->in[2] : -1;
     const ptensor *tx = &p->t[x], *tw = &p->t[w];
     int rank = tx->rank;
@@ -354,6 +356,23 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
                 return unet_set_error(UNET_ERR_UNSUPPORTED, "spatial dim %d: output_padding %lld is not below the stride %lld and exceeds the end padding %lld (oneDNN cannot express it)", i, (long long)g.out_pad[i], (long long)g.stride[i], (long long)g.pad_r[i]);
             pr[i] = g.pad_r[i] - g.out_pad[i];
         }
+    }
+    if (n->qdq && !transposed) {
+        /* int8 where oneDNN has the kernel, else float32 on the dequantised weights */
+        dnnl_primitive_attr_t qattr = plan_make_attr();
+        if (!qattr)
+            return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+        set_post_ops(n, qattr, 0);
+        conv_int8_geom qg = { rank, odims, OC, &w_plain, wd, wr, strides, dil, pl, pr };
+        int done = 0;
+        unet_status qs = conv_int8_build(p, n, &qg, qattr, &done);
+        dnnl_primitive_attr_destroy(qattr);
+        if (qs != UNET_OK || done)
+            return qs;
+        UNET_TRY(conv_int8_dequantized_weights(p, n, &w));
+        UNET_TRY(conv_int8_fake_quantized_input(p, n, &x));
+        tw = &p->t[w];
+        tx = &p->t[x];
     }
     /* A fused residual Add: legal when the operand has the output's shape and
      * its buffer may be overwritten; otherwise the sum runs as a plain add. */

@@ -88,4 +88,10 @@ unet_status unary_shape(const node_t *n, const tview *in, int n_in, tview *out, 
 unet_status unary_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
 /* DECL-END (helpers add declarations above this line) */
 
+/* qdq.c */
+unet_status quantize_linear_shape(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
+unet_status quantize_linear_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
+unet_status dequantize_linear_shape(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
+unet_status dequantize_linear_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
+
 #endif

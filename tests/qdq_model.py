@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""QDQ test fixtures, written with python3-onnx and numpy only (no code shared
+with libunet), and the reference the int8 tests compare against.
+
+  qdq_model.py small OUT.onnx [--seed N]
+      a small random U-Net-like float32 net: Conv+Relu, MaxPool, Conv+Relu,
+      ConvTranspose 2x2/2, Concat, Conv (1x3x16x16 -> 1x4x16x16)
+  qdq_model.py quantize IN.onnx OUT.onnx --input X.npy
+      the QDQ form ONNX Runtime's static quantiser writes: every Conv's input
+      through QuantizeLinear/DequantizeLinear (uint8 per tensor, zero point from
+      the range seen on X, which includes 0), its weights int8 per output
+      channel (symmetric, scale max|w|/127), DequantizeLinear in front; opset 13
+  qdq_model.py run MODEL.onnx X.npy OUT.npy
+      float64 evaluation of MODEL (Conv, ConvTranspose, Relu, MaxPool, Concat,
+      BatchNormalization, Softmax, QuantizeLinear, DequantizeLinear): for a QDQ
+      model, the exact QDQ arithmetic (round half to even, saturation)
+Every Conv input of the nets here is non-negative (image or Relu output), so
+the zero points are 0, as ONNX Runtime's quantiser gives for such tensors.
+"""
+import sys
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, TensorProto
+
+
+def conv2d(x, w, b, pads, strides):
+    n, c, h, wd = x.shape
+    o, ci, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    oh = (xp.shape[2] - kh) // strides[0] + 1
+    ow = (xp.shape[3] - kw) // strides[1] + 1
+    y = np.zeros((n, o, oh, ow))
+    for a in range(kh):
+        for bb in range(kw):
+            patch = xp[:, :, a:a + strides[0] * oh:strides[0], bb:bb + strides[1] * ow:strides[1]]
+            y += np.einsum('nchw,oc->nohw', patch, w[:, :, a, bb])
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+
+
+def deconv2x2(x, w, b):
+    n, c, h, wd = x.shape
+    o = w.shape[1]
+    y = np.zeros((n, o, 2 * h, 2 * wd))
+    for a in range(2):
+        for bb in range(2):
+            y[:, :, a::2, bb::2] = np.einsum('nchw,co->nohw', x, w[:, :, a, bb])
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+
+
+def attr(node, name, default):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def evaluate(model, x, keep=None):
+    vals = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    vals[model.graph.input[0].name] = x.astype(np.float64)
+    for nd in model.graph.node:
+        ins = [vals[i] if i else None for i in nd.input]
+        op = nd.op_type
+        if op == 'Conv':
+            k = ins[1].shape[2]
+            pads = attr(nd, 'pads', [0, 0, 0, 0])
+            y = conv2d(ins[0], ins[1].astype(np.float64), ins[2] if len(ins) > 2 else None,
+                       pads, attr(nd, 'strides', [1, 1]))
+            del k
+        elif op == 'ConvTranspose':
+            y = deconv2x2(ins[0], ins[1].astype(np.float64), ins[2] if len(ins) > 2 else None)
+        elif op == 'Relu':
+            y = np.maximum(ins[0], 0)
+        elif op == 'MaxPool':
+            a = ins[0]
+            y = np.maximum(np.maximum(a[:, :, 0::2, 0::2], a[:, :, 0::2, 1::2]),
+                           np.maximum(a[:, :, 1::2, 0::2], a[:, :, 1::2, 1::2]))
+        elif op == 'Concat':
+            y = np.concatenate(ins, axis=attr(nd, 'axis', 1))
+        elif op == 'BatchNormalization':
+            s, bb, m, v = (t.reshape(1, -1, 1, 1) for t in ins[1:5])
+            y = s * (ins[0] - m) / np.sqrt(v + attr(nd, 'epsilon', 1e-5)) + bb
+        elif op == 'Softmax':
+            e = np.exp(ins[0] - ins[0].max(axis=1, keepdims=True))
+            y = e / e.sum(axis=1, keepdims=True)
+        elif op == 'QuantizeLinear':
+            s, z = ins[1], ins[2]
+            lo, hi = (0, 255) if z.dtype == np.uint8 else (-128, 127)
+            y = np.clip(np.rint(ins[0] / np.float64(s)) + z, lo, hi).astype(z.dtype)
+        elif op == 'DequantizeLinear':
+            s, z = ins[1].astype(np.float64), ins[2]
+            q = ins[0].astype(np.float64)
+            if s.ndim == 1 and s.size > 1:
+                shape = [1] * q.ndim
+                shape[attr(nd, 'axis', 1)] = -1
+                s, z = s.reshape(shape), z.reshape(shape)
+            y = (q - z.astype(np.float64)) * s
+        else:
+            raise SystemExit('qdq_model.py: no reference for %s' % op)
+        vals[nd.output[0]] = y
+    if keep is not None:
+        keep.update(vals)
+    return vals[model.graph.output[0].name]
+
+
+def small(out, seed):
+    rng = np.random.default_rng(seed)
+
+    def w(name, shape):
+        fan = np.prod(shape[1:])
+        return numpy_helper.from_array((rng.standard_normal(shape) * np.sqrt(2.0 / fan)).astype(np.float32), name)
+
+    def b(name, n):
+        return numpy_helper.from_array((rng.standard_normal(n) * 0.05).astype(np.float32), name)
+
+    inits = [w('w1', (8, 3, 3, 3)), b('b1', 8), w('w2', (16, 8, 3, 3)), b('b2', 16),
+             w('wu', (16, 8, 2, 2)), b('bu', 8), w('w3', (8, 16, 3, 3)), b('b3', 8),
+             w('wh', (4, 8, 1, 1)), b('bh', 4)]
+    p1 = [1, 1, 1, 1]
+    nodes = [
+        helper.make_node('Conv', ['x', 'w1', 'b1'], ['c1'], pads=p1, name='conv1'),
+        helper.make_node('Relu', ['c1'], ['r1'], name='relu1'),
+        helper.make_node('MaxPool', ['r1'], ['p1'], kernel_shape=[2, 2], strides=[2, 2], name='pool'),
+        helper.make_node('Conv', ['p1', 'w2', 'b2'], ['c2'], pads=p1, name='conv2'),
+        helper.make_node('Relu', ['c2'], ['r2'], name='relu2'),
+        helper.make_node('ConvTranspose', ['r2', 'wu', 'bu'], ['u'], kernel_shape=[2, 2], strides=[2, 2], name='up'),
+        helper.make_node('Concat', ['r1', 'u'], ['cat'], axis=1, name='concat'),
+        helper.make_node('Conv', ['cat', 'w3', 'b3'], ['c3'], pads=p1, name='conv3'),
+        helper.make_node('Relu', ['c3'], ['r3'], name='relu3'),
+        helper.make_node('Conv', ['r3', 'wh', 'bh'], ['y'], name='head'),
+    ]
+    g = helper.make_graph(nodes, 'small', [helper.make_tensor_value_info('x', TensorProto.FLOAT, ['N', 3, 16, 16])],
+                          [helper.make_tensor_value_info('y', TensorProto.FLOAT, ['N', 4, 16, 16])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)], producer_name='qdq_model.py')
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, out)
+
+
+def quantize(src, out, x):
+    m = onnx.load(src)
+    vals = {}
+    evaluate(m, x, vals)
+    inits = {i.name: i for i in m.graph.initializer}
+    new_nodes, new_inits = [], []
+    for nd in m.graph.node:
+        if nd.op_type in ('Conv', 'ConvTranspose'):
+            a, wn = nd.input[0], nd.input[1]
+            lo, hi = min(0.0, float(vals[a].min())), max(0.0, float(vals[a].max()))
+            s = np.float32((hi - lo) / 255.0 if hi > lo else 1.0)
+            z = np.uint8(np.clip(np.rint(-lo / s), 0, 255))
+            new_inits += [numpy_helper.from_array(np.array(s, np.float32), a + '_scale'),
+                          numpy_helper.from_array(np.array(z, np.uint8), a + '_zero')]
+            new_nodes += [helper.make_node('QuantizeLinear', [a, a + '_scale', a + '_zero'], [a + '_q'], name=nd.name + '_q'),
+                          helper.make_node('DequantizeLinear', [a + '_q', a + '_scale', a + '_zero'], [a + '_dq'], name=nd.name + '_dq')]
+            wf = numpy_helper.to_array(inits[wn]).astype(np.float64)
+            axis = 0 if nd.op_type == 'Conv' else 1
+            red = tuple(i for i in range(4) if i != axis)
+            sw = (np.abs(wf).max(axis=red) / 127.0).astype(np.float32)
+            sw[sw == 0] = 1.0
+            shape = [1, 1, 1, 1]
+            shape[axis] = -1
+            wq = np.clip(np.rint(wf / sw.reshape(shape).astype(np.float64)), -127, 127).astype(np.int8)
+            new_inits += [numpy_helper.from_array(wq, wn + '_q'), numpy_helper.from_array(sw, wn + '_scale'),
+                          numpy_helper.from_array(np.zeros(sw.shape, np.int8), wn + '_zero')]
+            new_nodes.append(helper.make_node('DequantizeLinear', [wn + '_q', wn + '_scale', wn + '_zero'], [wn + '_dq'],
+                                              axis=axis, name=nd.name + '_wdq'))
+            nd.input[0], nd.input[1] = a + '_dq', wn + '_dq'
+            del inits[wn]
+        new_nodes.append(nd)
+    del m.graph.node[:]
+    m.graph.node.extend(new_nodes)
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(list(inits.values()) + new_inits)
+    for o in m.opset_import:
+        if o.domain in ('', 'ai.onnx') and o.version < 13:
+            o.version = 13
+    onnx.checker.check_model(m)
+    onnx.save(m, out)
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[0] == 'small':
+        seed = int(argv[argv.index('--seed') + 1]) if '--seed' in argv else 1
+        small(argv[1], seed)
+    elif len(argv) == 5 and argv[0] == 'quantize' and argv[3] == '--input':
+        quantize(argv[1], argv[2], np.load(argv[4]))
+    elif len(argv) == 4 and argv[0] == 'run':
+        np.save(argv[3], evaluate(onnx.load(argv[1]), np.load(argv[2])))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# QDQ models (QuantizeLinear/DequantizeLinear, the form ONNX Runtime's static
+# quantiser writes) in libunet, on a small random U-Net-like net written by
+# tests/qdq_model.py (python3-onnx + numpy, no code shared with libunet):
+#   1. where the ISA has VNNI, every Conv runs as a oneDNN int8 convolution
+#      (ONEDNN_VERBOSE names an int8 kernel: src u8), the ConvTranspose in
+#      float32 on its dequantised weights; without VNNI (e.g. capped at AVX2)
+#      no Conv runs int8 (see runtime/ops/conv_int8.c for why);
+#   2. the output equals qdq_model.py's float64 evaluation of the QDQ
+#      arithmetic (round half to even, saturation) to 1e-5;
+#   3. ONNX Runtime runs the same file and agrees with libunet on >= 99.9% of
+#      values within one quantisation step of the head: its input scale times
+#      its largest weight (ONNX Runtime fuses its QDQ pairs its own way).
+# Exit 77 (SKIP) with the reason where python3-onnx/numpy are missing; step 3
+# is skipped (and said) where node or onnxruntime-node (in UNET_ORT_PREFIX,
+# which test_ort_interop.sh installs) are. Needs UNET_RUN_RAW and ORT_RUN
+# (tools/ort/ort-run.js).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+py=/usr/bin/python3
+if ! "$py" -c 'import onnx, numpy' 2> /dev/null; then
+  echo "SKIP: python3-onnx and python3-numpy are needed to write the QDQ fixtures"
+  exit 77
+fi
+[ -x "${UNET_RUN_RAW:-}" ] || { echo "test_qdq: UNET_RUN_RAW is not set to a program" >&2; exit 2; }
+work=$(mktemp -d /tmp/unet-qdq.XXXXXX)
+[ -n "${KEEP_WORK:-}" ] || trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 2
+passed=0 failed=0
+check() { # check NAME STATUS [DETAIL]
+  if [ "$2" -eq 0 ]; then
+    passed=$((passed + 1)); echo "ok   - $1"
+  else
+    failed=$((failed + 1)); echo "FAIL - $1${3:+: $3}"
+  fi
+}
+"$py" "$here/qdq_model.py" small small.onnx --seed 7 || exit 2
+"$py" -c "
+import numpy as np
+x = np.random.default_rng(11).random((2, 3, 16, 16)).astype(np.float32)
+np.save('x.npy', x); x.tofile('x.f32')" || exit 2
+"$py" "$here/qdq_model.py" quantize small.onnx qdq.onnx --input x.npy || exit 2
+"$py" "$here/qdq_model.py" run qdq.onnx x.npy ref.npy || exit 2
+
+# 1. which kernels ran
+ONEDNN_VERBOSE=1 "$UNET_RUN_RAW" qdq.onnx x.f32 2x3x16x16 ours > verbose.txt 2>&1
+st=$?
+check "libunet runs the QDQ model" "$st" "$(tail -3 verbose.txt)"
+int8=$(grep -c '^onednn_verbose,exec,cpu,convolution,.*src_u8' verbose.txt)
+kernels=$(grep '^onednn_verbose,exec,cpu,convolution,.*src_u8' verbose.txt | cut -d, -f5 | sort -u | tr '\n' ' ')
+isa=$(grep -m1 '^onednn_verbose,info,cpu,isa:' verbose.txt | cut -d: -f2-)
+if grep -qiE 'vnni|DL Boost' <<< "$isa"; then  # oneDNN calls VNNI "DL Boost"
+  [ "$int8" -eq 4 ]
+  check "ISA $isa: the 4 QDQ Convs ran as int8 convolutions ($int8; $kernels)" $?
+else
+  [ "$int8" -eq 0 ]
+  check "ISA $isa (no VNNI): no Conv ran int8 ($int8 did: $kernels)" $?
+fi
+
+# 2. against the float64 QDQ reference
+"$py" -c "
+import numpy as np, sys
+r = np.load('ref.npy'); o = np.fromfile('ours0.f32', np.float32).reshape(r.shape)
+d = np.abs(o - r).max()
+print('max |libunet - reference| = %.3g (outputs up to %.3g)' % (d, np.abs(r).max()))
+sys.exit(0 if d <= 1e-5 else 1)" > ref.txt 2>&1
+st=$?
+check "$(cat ref.txt)" "$st"
+
+# 3. ONNX Runtime on the same file
+export NODE_PATH="${UNET_ORT_PREFIX:-/nonexistent}/node_modules${NODE_PATH:+:$NODE_PATH}"
+if command -v node > /dev/null && node -e "require('onnxruntime-node')" 2> /dev/null; then
+  node "$ORT_RUN" qdq.onnx x.f32 2x3x16x16 ort > ort.txt 2>&1
+  check "ONNX Runtime runs the QDQ file" $? "$(tail -3 ort.txt)"
+  "$py" -c "
+import numpy as np, onnx, sys
+from onnx import numpy_helper
+init = {i.name: numpy_helper.to_array(i) for i in onnx.load('qdq.onnx').graph.initializer}
+step = float(init['r3_scale']) * float(np.abs(init['wh_q'] * init['wh_scale'].reshape(-1, 1, 1, 1)).max())
+o = np.fromfile('ours0.f32', np.float32); t = np.fromfile('ort0.f32', np.float32)
+share = float((np.abs(o - t) <= step).mean())
+print('libunet and ONNX Runtime agree within one step (%.3g) on %.4f of values (max difference %.3g)' % (step, share, np.abs(o - t).max()))
+sys.exit(0 if share >= 0.999 else 1)" > agree.txt 2>&1
+  st=$?
+  check "$(cat agree.txt)" "$st"
+else
+  echo "skip - ONNX Runtime comparison: node or onnxruntime-node is missing (NODE_PATH=${NODE_PATH:-unset})"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
