@@ -340,7 +340,7 @@ static void match_qdq_conv(unet_model *m, node_t *c)
     const node_t *dqx = producer_op(m, c->in[0], "DequantizeLinear");
     const node_t *qx = dqx ? producer_op(m, dqx->in[0], "QuantizeLinear") : NULL;
     const node_t *dqw = producer_op(m, c->in[1], "DequantizeLinear");
-    if (!dqx || !qx || !dqw || qx->in[0] < 0 ||
+    if (!dqx || !qx || !dqw || qx->in[0] < 0 || m->values[qx->in[0]].data ||
         (m->values[qx->in[0]].dtype && m->values[qx->in[0]].dtype != UNET_DTYPE_FLOAT))
         return; /* intermediate values have no type until the plan: it checks then */
     if (0)
@@ -378,6 +378,32 @@ static void match_qdq_conv(unet_model *m, node_t *c)
     c->qdq_x_zero = z_q;
     c->qdq_x_u8 = u8_q;
     c->qdq_w_scale = ws;
+}
+
+/* DequantizeLinear(QuantizeLinear(x)) elsewhere (before a ConvTranspose, a
+ * MaxPool, a Concat...), per tensor with the same constant scale and zero
+ * point: the DequantizeLinear reads x and keeps the parameters (node_t.qdq),
+ * and the plan runs the pair as two oneDNN reorders in x's own layout instead
+ * of two plain kernels on plain copies. */
+static void match_qdq_pair(unet_model *m, node_t *dq)
+{
+    const node_t *q = producer_op(m, dq->in[0], "QuantizeLinear");
+    if (!q || q->in[0] < 0 || m->values[q->in[0]].data ||
+        (m->values[q->in[0]].dtype && m->values[q->in[0]].dtype != UNET_DTYPE_FLOAT))
+        return; /* constants fold through the plain kernels */
+    float s_q, s_dq;
+    int z_q, z_dq, u8_q, u8_dq;
+    if (!const_scale(m, input_at(q, 1), &s_q) || !const_scale(m, input_at(dq, 1), &s_dq) || s_q != s_dq)
+        return;
+    if (!const_zero(m, input_at(q, 2), &z_q, &u8_q) || !const_zero(m, input_at(dq, 2), &z_dq, &u8_dq) ||
+        z_q != z_dq || u8_q != u8_dq)
+        return;
+    dq->in[0] = q->in[0];
+    dq->qdq = 1;
+    dq->qdq_x_scale = s_q;
+    dq->qdq_x_zero = z_q;
+    dq->qdq_x_u8 = u8_q;
+    dq->qdq_w_scale = -1;
 }
 
 /* Removes Quantize/DequantizeLinear nodes whose outputs nothing reads any
@@ -434,6 +460,9 @@ unet_status passes_after_resolve(unet_model *m)
         for (int i = 0; i < m->n_nodes; i++)
             if (!m->nodes[i].domain[0] && strcmp(m->nodes[i].op_type, "Conv") == 0)
                 match_qdq_conv(m, &m->nodes[i]);
+        for (int i = 0; i < m->n_nodes; i++)
+            if (!m->nodes[i].domain[0] && strcmp(m->nodes[i].op_type, "DequantizeLinear") == 0)
+                match_qdq_pair(m, &m->nodes[i]);
         drop_dead_qdq(m, removed);
         compact(m, removed);
     }

@@ -87,7 +87,8 @@ static const op_def ROWS[] = {
     OP_ROW_PLAIN("", "ArgMin", 1, 0, 1, 1, 1, 1, NULL, reduce_shape_fn, reduce_run_fn),
     /* matmul.c */
     OP_ROW_PLAIN("", "QuantizeLinear", 10, 0, 2, 3, 1, 1, NULL, quantize_linear_shape, quantize_linear_run),
-    OP_ROW_PLAIN("", "DequantizeLinear", 10, 0, 2, 3, 1, 1, NULL, dequantize_linear_shape, dequantize_linear_run),
+    /* a plain kernel, or two reorders after the QDQ pass (dequantize_linear_build) */
+    { "", "DequantizeLinear", 10, 0, 2, 3, 1, 1, NULL, dequantize_linear_build, dequantize_linear_shape, dequantize_linear_run },
     OP_ROW_DNNL("", "MatMul", 1, 0, 2, 2, 1, 1, NULL, matmul_build),
     OP_ROW_DNNL("", "Gemm", 1, 0, 2, 3, 1, 1, gemm_check, gemm_build),
     /* normalization.c */

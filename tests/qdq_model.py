@@ -5,7 +5,7 @@ with libunet), and the reference the int8 tests compare against.
   qdq_model.py small OUT.onnx [--seed N]
       a small random U-Net-like float32 net: Conv+Relu, MaxPool, Conv+Relu,
       ConvTranspose 2x2/2, Concat, Conv (1x3x16x16 -> 1x4x16x16)
-  qdq_model.py quantize IN.onnx OUT.onnx --input X.npy
+  qdq_model.py quantize IN.onnx OUT.onnx --input X.npy|TILE.png[,TILE.png...]
       the QDQ form ONNX Runtime's static quantiser writes: every Conv's input
       through QuantizeLinear/DequantizeLinear (uint8 per tensor, zero point from
       the range seen on X, which includes 0), its weights int8 per output
@@ -141,8 +141,42 @@ def small(out, seed):
     onnx.save(m, out)
 
 
+def fold_batchnorm(m):
+    """Conv -> BatchNormalization into one Conv, as quantisers do before
+    quantising (the weights quantised are the ones that run)."""
+    inits = {i.name: i for i in m.graph.initializer}
+    uses = {}
+    for nd in m.graph.node:
+        for i in nd.input:
+            uses[i] = uses.get(i, 0) + 1
+    by_out = {nd.output[0]: nd for nd in m.graph.node}
+    keep = []
+    for nd in m.graph.node:
+        c = by_out.get(nd.input[0]) if nd.op_type == 'BatchNormalization' else None
+        if c is None or c.op_type != 'Conv' or uses.get(nd.input[0]) != 1:
+            keep.append(nd)
+            continue
+        s, b, mu, var = (numpy_helper.to_array(inits[i]).astype(np.float64) for i in nd.input[1:5])
+        k = s / np.sqrt(var + attr(nd, 'epsilon', 1e-5))
+        w = numpy_helper.to_array(inits[c.input[1]]).astype(np.float64) * k.reshape(-1, 1, 1, 1)
+        cb = numpy_helper.to_array(inits[c.input[2]]).astype(np.float64) if len(c.input) > 2 else 0.0
+        inits[c.input[1]].CopyFrom(numpy_helper.from_array(w.astype(np.float32), c.input[1]))
+        bname = c.input[1] + '_bnbias'
+        inits[bname] = numpy_helper.from_array(((cb - mu) * k + b).astype(np.float32), bname)
+        if len(c.input) > 2:
+            c.input[2] = bname
+        else:
+            c.input.append(bname)
+        c.output[0] = nd.output[0]
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(inits.values())
+
+
 def quantize(src, out, x):
     m = onnx.load(src)
+    fold_batchnorm(m)
     vals = {}
     evaluate(m, x, vals)
     inits = {i.name: i for i in m.graph.initializer}
@@ -174,8 +208,9 @@ def quantize(src, out, x):
         new_nodes.append(nd)
     del m.graph.node[:]
     m.graph.node.extend(new_nodes)
+    used = {i for nd in m.graph.node for i in nd.input}
     del m.graph.initializer[:]
-    m.graph.initializer.extend(list(inits.values()) + new_inits)
+    m.graph.initializer.extend([t for t in list(inits.values()) + new_inits if t.name in used])
     for o in m.opset_import:
         if o.domain in ('', 'ai.onnx') and o.version < 13:
             o.version = 13
@@ -183,12 +218,57 @@ def quantize(src, out, x):
     onnx.save(m, out)
 
 
+def read_png_rgb(path):
+    """An 8-bit RGB, non-interlaced PNG (the sample tiles) as HxWx3 uint8."""
+    import struct
+    import zlib
+    data = open(path, 'rb').read()
+    pos, idat, w, h = 8, b'', 0, 0
+    while pos < len(data):
+        n, kind = struct.unpack('>I4s', data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b'IHDR':
+            w, h, depth, ctype, _, _, lace = struct.unpack('>IIBBBBB', body)
+            if depth != 8 or ctype != 2 or lace:
+                raise SystemExit('qdq_model.py: %s is not an 8-bit RGB non-interlaced PNG' % path)
+        elif kind == b'IDAT':
+            idat += body
+        pos += 12 + n
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + 3 * w)
+    out = np.zeros((h, 3 * w), np.int32)
+    for y in range(h):
+        f, row = raw[y, 0], raw[y, 1:].astype(np.int32)
+        prev = out[y - 1] if y else np.zeros(3 * w, np.int32)
+        if f == 0 or f == 2:
+            out[y] = (row + (prev if f == 2 else 0)) & 255
+            continue
+        cur = np.zeros(3 * w, np.int32)
+        for i in range(3 * w):
+            a = cur[i - 3] if i >= 3 else 0
+            b, c = prev[i], (prev[i - 3] if i >= 3 else 0)
+            if f == 1:
+                pr = a
+            elif f == 3:
+                pr = (a + b) >> 1
+            else:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                pr = a if pa <= pb and pa <= pc else b if pb <= pc else c
+            cur[i] = (row[i] + pr) & 255
+        out[y] = cur
+    return out.reshape(h, w, 3).astype(np.uint8)
+
+
+def read_tiles(paths):
+    return np.stack([read_png_rgb(p).transpose(2, 0, 1) / 255.0 for p in paths]).astype(np.float32)
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == 'small':
         seed = int(argv[argv.index('--seed') + 1]) if '--seed' in argv else 1
         small(argv[1], seed)
     elif len(argv) == 5 and argv[0] == 'quantize' and argv[3] == '--input':
-        quantize(argv[1], argv[2], np.load(argv[4]))
+        x = np.load(argv[4]) if argv[4].endswith('.npy') else read_tiles(argv[4].split(','))
+        quantize(argv[1], argv[2], x)
     elif len(argv) == 4 and argv[0] == 'run':
         np.save(argv[3], evaluate(onnx.load(argv[1]), np.load(argv[2])))
     else:

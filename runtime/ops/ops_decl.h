@@ -93,5 +93,6 @@ unet_status quantize_linear_shape(const node_t *n, const tview *in, int n_in, tv
 unet_status quantize_linear_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
 unet_status dequantize_linear_shape(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
 unet_status dequantize_linear_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
+unet_status dequantize_linear_build(plan_t *p, const node_t *n);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "../error.h"
 #include "../ops.h"
+#include "conv_int8.h"
 #include "ops_decl.h"
 
 static int64_t numel_of(const tview *t)
@@ -141,4 +142,22 @@ unet_status dequantize_linear_run(const node_t *n, const tview *in, int n_in, tv
         y[i] = (float)((element_at(&in[0], i) - zp) * scale[c]);
     }
     return UNET_OK;
+}
+
+/* A DequantizeLinear that the QDQ pass gave its QuantizeLinear's input
+ * (node_t.qdq): quantise and dequantise in the input's layout (two oneDNN
+ * reorders); any other one runs as the plain kernel. */
+unet_status dequantize_linear_build(plan_t *p, const node_t *n)
+{
+    if (!n->qdq || n->in[0] < 0 || !p->t[n->in[0]].has_md || p->t[n->in[0]].is_const ||
+        p->t[n->in[0]].dtype != UNET_DTYPE_FLOAT) {
+        if (n->qdq)
+            return unet_set_error(UNET_ERR_UNSUPPORTED, "the quantised value must be a computed float32 tensor");
+        return op_build_plain(p, n);
+    }
+    int x = n->in[0], y = n->out[0];
+    UNET_TRY(plan_set_shape(p, y, UNET_DTYPE_FLOAT, p->t[x].rank, p->t[x].dims));
+    UNET_TRY(conv_int8_fake_quantized_input(p, n, &x));
+    plan_set_md(p, y, &p->t[x].md);
+    return plan_alias(p, y, x);
 }
