@@ -106,13 +106,14 @@ unet_status unet_precision_check(unet_precision precision)
     case UNET_PRECISION_INT8:
         if (!has_isa(isa, dnnl_cpu_isa_avx512_core_vnni) && !has_isa(isa, dnnl_cpu_isa_avx2_vnni))
             return unet_set_error(UNET_ERR_UNSUPPORTED,
-                                  "int8 inference needs a CPU with VNNI (AVX-512 VNNI or AVX-VNNI) "
-                                  "to be faster than fp32; this one offers %s (oneDNN's effective "
-                                  "ISA). Use fp32",
+                                  "int8 convolutions need a CPU with VNNI (AVX-512 VNNI or AVX-VNNI); "
+                                  "this one offers %s (oneDNN's effective ISA), so a QDQ model's "
+                                  "arithmetic runs in fp32 here. Use fp32",
                                   isa_name(isa));
         return unet_set_error(UNET_ERR_UNSUPPORTED,
-                              "int8 inference is not implemented in this version (this CPU could "
-                              "run it: %s). Use fp32",
+                              "int8 is not a session setting: it comes from the model. Run a "
+                              "quantised (QDQ) ONNX file with fp32; its QDQ convolutions run in "
+                              "int8 on this CPU (%s)",
                               isa_name(isa));
     }
     return unet_set_error(UNET_ERR_ARG, "unknown precision %d", (int)precision);

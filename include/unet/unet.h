@@ -106,7 +106,9 @@ int64_t unet_model_parameter_count(const unet_model *model);
  * the layers between them (pooling, concat) in bf16 with f32 accumulation,
  * weights converted once per plan, and the convolutions that feed anything else
  * (the softmax head, graph outputs) write f32. Elsewhere bf16 is refused
- * (UNET_ERR_UNSUPPORTED naming what the CPU lacks). int8 is refused. */
+ * (UNET_ERR_UNSUPPORTED naming what the CPU lacks). int8 is refused as a
+ * session setting: it comes from the model (QDQ files, whose quantised
+ * convolutions run as int8 convolutions where the CPU has VNNI). */
 typedef enum unet_precision {
     UNET_PRECISION_FP32 = 0,
     UNET_PRECISION_BF16 = 1,

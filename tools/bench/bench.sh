@@ -12,7 +12,10 @@
 # FLOPs and its fraction of the FP32 FMA peak this script measures; model load
 # time (open to ready at batch 8) and peak RSS over the empty-session baseline.
 # Where the CPU has AVX-512 BF16, bf16 rows (--precision bf16) at batch 8 on 1
-# and 2 threads, against ONNX Runtime fp32 on the same file.
+# and 2 threads, against ONNX Runtime fp32 on the same file. int8 rows: the
+# model's QDQ form (tests/qdq_model.py quantize, calibrated on two sample
+# tiles; needs python3-onnx and numpy) against ONNX Runtime fp32 on the float
+# file and ONNX Runtime on the same QDQ file.
 # Training: tiles/s per step at batch 8 on 2 threads, ours vs PyTorch
 # (python3-torch, /usr/bin/python3).
 set -euo pipefail
@@ -66,8 +69,18 @@ bf16=0
 "$build/tools/unet-infer" --precision bf16 --version >/dev/null 2>&1 && bf16=1
 [ "$bf16" = 1 ] || echo "bf16 rows left out: $("$build/tools/unet-infer" --precision bf16 --version 2>&1 | tail -1)"
 echo
-echo "| model | precision | batch | threads | ours tiles/s | ORT fp32 tiles/s | ours/ORT | ours GFLOP/s | % of FP32 peak | ours load ms | ours peak RSS - base MB |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+int8=0
+if /usr/bin/python3 -c 'import onnx, numpy' 2>/dev/null; then
+  calib=$(ls models/samples/images/*.png | head -2 | paste -sd, -)
+  for model in "$default" "$work/standard.onnx"; do
+    /usr/bin/python3 tests/qdq_model.py quantize "$model" "$work/$(basename "$model" .onnx).int8.onnx" --input "$calib" && int8=1
+  done
+else
+  echo "int8 rows left out: tests/qdq_model.py needs python3-onnx and python3-numpy"
+fi
+echo
+echo "| model | precision | batch | threads | ours tiles/s | ORT fp32 tiles/s | ours/ORT fp32 | ORT same file tiles/s | ours/ORT same file | ours GFLOP/s | % of FP32 peak | ours load ms | ours peak RSS - base MB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 batches="1 8 32"
 [ "$quick" = 1 ] && batches="8"
 rows=()
@@ -78,6 +91,9 @@ for model in "$default" "$work/standard.onnx"; do
   if [ "$bf16" = 1 ]; then
     for t in 1 2; do rows+=("$model bf16 8 $t"); done
   fi
+  if [ "$int8" = 1 ]; then
+    for t in 1 2; do rows+=("$model int8 8 $t"); done
+  fi
 done
 for row in "${rows[@]}"; do
       set -- $row
@@ -85,19 +101,29 @@ for row in "${rows[@]}"; do
       name=$(basename "$model" .onnx)
       it=$iters
       [ "$b" = 32 ] && it=3
-      ours=$("$build/tools/unet-session-bench" "$model" "$b" "$t" "$it" 256 "$prec")
-      ot="-"; ratio="-"
+      file=$model; sprec=$prec
+      if [ "$prec" = int8 ]; then file=$work/$(basename "$model" .onnx).int8.onnx; sprec=fp32; fi # int8: the QDQ file decides
+      ours=$("$build/tools/unet-session-bench" "$file" "$b" "$t" "$it" 256 "$sprec")
+      ot="-"; ratio="-"; os="-"; sratio="-"
       if [ "$ort" = 1 ]; then
-        theirs=$(node tools/bench/ort-bench.js "$model" "$b" "$t" "$it")
+        theirs=$(node tools/bench/ort-bench.js "$model" "$b" "$t" "$it" 2>/dev/null)
         ot=$(field "$theirs" tiles_per_s)
         ratio=$(awk -v a="$(field "$ours" tiles_per_s)" -v b="$ot" 'BEGIN{printf "%.2f", a/b}')
         ot=$(awk -v v="$ot" 'BEGIN{printf "%.2f", v}')
+        if [ "$file" != "$model" ]; then
+          same=$(node tools/bench/ort-bench.js "$file" "$b" "$t" "$it" 2>/dev/null)
+          os=$(field "$same" tiles_per_s)
+          sratio=$(awk -v a="$(field "$ours" tiles_per_s)" -v b="$os" 'BEGIN{printf "%.2f", a/b}')
+          os=$(awk -v v="$os" 'BEGIN{printf "%.2f", v}')
+        else
+          os="(fp32)"; sratio="$ratio"
+        fi
       fi
       peak=$([ "$t" = 1 ] && echo "$peak1" || echo "$peak2")
       gf=$(field "$ours" gflops)
       rss=$(awk -v p="$(field "$ours" rss_peak_kb)" -v q="$(field "$ours" rss_base_kb)" 'BEGIN{printf "%.0f", (p-q)/1024}')
-      printf "| %s | %s | %s | %s | %.2f | %s | %s | %.1f | %.0f%% | %.0f | %s |\n" "$name" "$prec" "$b" "$t" \
-        "$(field "$ours" tiles_per_s)" "$ot" "$ratio" "$gf" "$(awk -v g="$gf" -v p="$peak" 'BEGIN{print 100*g/p}')" \
+      printf "| %s | %s | %s | %s | %.2f | %s | %s | %s | %s | %.1f | %.0f%% | %.0f | %s |\n" "$name" "$prec" "$b" "$t" \
+        "$(field "$ours" tiles_per_s)" "$ot" "$ratio" "$os" "$sratio" "$gf" "$(awk -v g="$gf" -v p="$peak" 'BEGIN{print 100*g/p}')" \
         "$(field "$ours" load_ms)" "$rss"
 done
 
