@@ -99,6 +99,10 @@ struct unet_model {
     /* unet_load_options.max_tensor_elements, also applied to every tensor
      * a plan creates (a small model can declare a huge intermediate). */
     uint64_t max_tensor_elements;
+
+    /* Float values in the file's initializers, counted before the passes add
+     * folded copies (unet_model_parameter_count). */
+    int64_t file_parameters;
 };
 
 /* Value table */

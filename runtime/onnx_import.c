@@ -485,6 +485,9 @@ static unet_status convert_model(unet_model *m, const Onnx__ModelProto *mp, cons
     if (!mp->graph)
         return unet_set_error(UNET_ERR_INVALID, "the model has no graph");
     UNET_TRY(convert_graph(m, mp->graph, tctx));
+    for (int v = 0; v < m->n_values; v++) /* the file's parameters, before folding copies them */
+        if (m->values[v].data && m->values[v].dtype == UNET_DTYPE_FLOAT && m->values[v].producer < 0)
+            m->file_parameters += (int64_t)(m->values[v].nbytes / 4);
     UNET_TRY(passes_before_resolve(m));
     UNET_TRY(resolve_ops(m));
     UNET_TRY(passes_after_resolve(m));

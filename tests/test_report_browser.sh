@@ -205,6 +205,15 @@ sha = [e for e in el if e["attrs"].get("id") == "model-sha256"]
 import hashlib
 want = hashlib.sha256(open(os.path.join(work, "m.onnx"), "rb").read()).hexdigest()
 check(len(sha) == 1 and sha[0]["text"].strip() == want, "eval: model SHA-256 is the file's")
+try:  # the parameter count is the file's (not the folded copies libunet makes at load)
+    import onnx
+    import numpy
+    mp = onnx.load(os.path.join(work, "m.onnx"))
+    want_p = sum(int(numpy.prod(t.dims)) for t in mp.graph.initializer if t.data_type == onnx.TensorProto.FLOAT)
+    got_p = [e["text"].strip() for e in el if e["attrs"].get("id") == "model-parameters"]
+    check(got_p == [str(want_p)], f"eval: parameters {got_p} = the file's float initializer values ({want_p})")
+except ImportError:
+    print("skip - parameter count: this python3 has no onnx module")
 
 sj = json.load(open(os.path.join(work, "scene.json")))
 el = check_metrics("scene", sj)
