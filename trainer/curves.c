@@ -1,7 +1,7 @@
 /* Training curves: log CSV in and out, and the line plot (see curves.h).
  *
  * The font is a 3x5 bitmap of digits, capital letters and a few signs. The
- * digits are the glyphs of tools/digit_font.c (the heat-map labels of
+ * digits are the glyphs of tools/eval/digit_font.c (the heat-map labels of
  * unet-eval); they are repeated here rather than shared because tools/ is not
  * a library the trainer links and the plot needs letters as well. */
 #include <ctype.h>

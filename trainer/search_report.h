@@ -1,5 +1,5 @@
 /* unet-train --report after --cv, --grid or --budget: one self-contained
- * HTML file (tools/html_report.h) with the ranked configurations and their
+ * HTML file (tools/report/html_report.h) with the ranked configurations and their
  * per-fold validation figures (as STEM.grid.csv holds them), the exported
  * model (the winner retrained on every training fold), the retrain's loss
  * curve from STEM.log.csv, and the search's summary. */

@@ -1,6 +1,6 @@
-/* unet-train --report: one self-contained HTML file (tools/html_report.h) at
+/* unet-train --report: one self-contained HTML file (tools/report/html_report.h) at
  * the end of a training run: the run (tiles, end, steps, time, best epoch),
- * the exported model (tools/report_model.h), loss and accuracy/mIoU curves
+ * the exported model (tools/report/report_model.h), loss and accuracy/mIoU curves
  * per epoch drawn as inline SVG from the epoch log, the validation metrics
  * of the best epoch (or of the last one when the best is from an earlier
  * session), the per-epoch table and the configuration. */

@@ -12,7 +12,7 @@
 
 #include <unet/unet.h>
 
-#include "../atomic_write.h"
+#include "atomic_write.h"
 
 static void usage(FILE *f)
 {
