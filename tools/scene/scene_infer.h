@@ -1,9 +1,8 @@
-/* Whole-scene inference: one image of any size segmented with a sliding
- * window (unet_tiling_plan, ALIGN_EDGE), windows batched, overlapping class
- * scores blended with centre-favouring weights (blend_band.h), the mask
- * written row by row as the blending band moves down, so memory holds the
- * decoded image plus about tile x width x classes floats, never the scene's
- * probabilities. */
+/* Whole-scene inference as unet-infer and unet-eval run it: the files
+ * around libunet's sliding-window segmentation (unet/scene.h, which holds
+ * the windows, the blend rule and the memory bound): PNG, JPEG or GDAL
+ * rasters in; the mask (PNG or GeoTIFF), probabilities (.npy), an overlay
+ * and polygons out, written row by row as the library hands rows over. */
 #ifndef UNET_TOOLS_SCENE_INFER_H
 #define UNET_TOOLS_SCENE_INFER_H
 
@@ -52,10 +51,5 @@ int scene_vector(const scene_options *o, const char *mask_path, const char *vect
  * files are removed and no mask appears. */
 scene_result scene_infer(const scene_options *o, unet_session *session, infer_report *report,
                          const char *image_path, const char *out_base, const char *label);
-
-/* Maps a coordinate i >= 0 of a window that reaches past an image side of
- * length pixels back into it: mirrored at the edge, the edge pixel repeated
- * (numpy's 'symmetric' padding), which also works for a side of one pixel. */
-int scene_mirror(int i, int length);
 
 #endif

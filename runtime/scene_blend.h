@@ -14,8 +14,8 @@
  * Windows are added in row-major order; before adding windows whose top is y,
  * the rows above y are complete and are emitted (blend_band_emit), which frees
  * their place in the ring of min(tile, height) rows. */
-#ifndef UNET_TOOLS_BLEND_BAND_H
-#define UNET_TOOLS_BLEND_BAND_H
+#ifndef UNET_RUNTIME_SCENE_BLEND_H
+#define UNET_RUNTIME_SCENE_BLEND_H
 
 #include <stddef.h>
 #include <unet/tiling.h>

@@ -1,10 +1,10 @@
-/* The blending band described in blend_band.h. */
+/* The blending band described in scene_blend.h. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "blend_band.h"
+#include "scene_blend.h"
 #include "error.h"
 
 struct blend_band {
