@@ -9,6 +9,7 @@
 
 #include <unet/palette.h>
 
+#include "atomic_file.h"
 #include "error.h"
 
 /* classes.tsv files are a few lines; anything bigger is not one. */
@@ -259,43 +260,7 @@ unet_status unet_palette_write(const unet_palette *p, const char *path)
         return s;
     }
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
-        free(text);
-        return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        s = unet_set_error(UNET_ERR_IO, "%s: cannot create temporary file: %s", path, strerror(errno));
-        goto done;
-    }
-    /* mkstemp creates 0600; a palette is as public as the tiles beside it. */
-    (void)fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        s = unet_set_error(UNET_ERR_IO, "%s: %s", path, strerror(errno));
-        goto done;
-    }
-    size_t len = needed - 1;
-    int ok = fwrite(text, 1, len, f) == len;
-    ok = (fflush(f) == 0) && ok;
-    ok = (fsync(fileno(f)) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) {
-        unlink(tmp);
-        s = unet_set_error(UNET_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        s = unet_set_error(UNET_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-done:
-    free(tmp);
+    s = atomic_file_write_all(path, text, needed - 1);
     free(text);
     return s;
 }

@@ -24,8 +24,9 @@
 #include <unet/palette.h>
 #include <unet/unet.h>
 
-#include "atomic_write.h"
-#include "cli_int.h"
+#include "cli_message.h"
+#include "atomic_file.h"
+#include "cli_number.h"
 #include "confusion_heatmap.h"
 #include "error_map.h"
 #include "eval_html.h"
@@ -191,9 +192,7 @@ static void warn(const options *o, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, PROG ": warning: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_vmessage(PROG, "warning", fmt, ap);
     va_end(ap);
 }
 
@@ -772,7 +771,7 @@ static int write_outputs(evaluator *e, const unet_metrics *m)
             fwrite(buf, 1, len, stdout);
             fflush(stdout);
         }
-        if (o->json_file && atomic_write_file(o->json_file, buf, len) != UNET_OK) {
+        if (o->json_file && atomic_file_write_all(o->json_file, buf, len) != UNET_OK) {
             fprintf(stderr, PROG ": %s\n", unet_last_error());
             ok = 0;
         }
@@ -788,7 +787,7 @@ static int write_outputs(evaluator *e, const unet_metrics *m)
         }
         eval_report_csv(f, &e->cm, m, &e->cls);
         fclose(f);
-        if (atomic_write_file(o->csv, buf, len) != UNET_OK) {
+        if (atomic_file_write_all(o->csv, buf, len) != UNET_OK) {
             fprintf(stderr, PROG ": %s\n", unet_last_error());
             ok = 0;
         }

@@ -23,7 +23,7 @@
 #ifdef UNET_HAVE_GDAL
 #include "geo_mask_writer.h"
 #endif
-#include "cli_int.h"
+#include "cli_number.h"
 #include "infer_inputs.h"
 #include "infer_mpi.h"
 #include "infer_report.h"

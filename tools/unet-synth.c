@@ -21,7 +21,7 @@
 #include <unet/palette.h>
 #include <unet/unet.h>
 
-#include "cli_int.h"
+#include "cli_number.h"
 
 enum { CLASS_BUILDING = 0, CLASS_LAND = 1, CLASS_ROAD = 2, CLASS_VEGETATION = 3, CLASS_WATER = 4,
        CLASS_UNLABELED = 5 };

@@ -25,7 +25,9 @@
 #include <unet/tiling.h>
 #include <unet/unet.h>
 
-#include "cli_int.h"
+#include "cli_message.h"
+#include "atomic_file.h"
+#include "cli_number.h"
 #include "geo_options.h"
 #include "scene_pairs.h"
 #ifdef UNET_HAVE_GDAL
@@ -42,9 +44,7 @@ static void err(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, PROG ": error: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_vmessage(PROG, "error", fmt, ap);
     va_end(ap);
 }
 
@@ -53,9 +53,7 @@ static void warn(const char *fmt, ...)
     if (quiet) return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, PROG ": warning: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_vmessage(PROG, "warning", fmt, ap);
     va_end(ap);
 }
 
@@ -157,30 +155,10 @@ static int make_dir(const char *path)
 /* Writes text to path through a temporary file in the same folder. */
 static int write_file_atomic(const char *path, const char *text, size_t len)
 {
-    char *tmp = xasprintf("%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        err("cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    (void)fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    int ok = f != NULL;
-    if (ok) {
-        ok = fwrite(text, 1, len, f) == len;
-        ok = fflush(f) == 0 && ok;
-        ok = fclose(f) == 0 && ok;
-    } else {
-        close(fd);
-    }
-    if (ok && rename(tmp, path) != 0) ok = 0;
-    if (!ok) {
-        err("cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    return ok ? 0 : -1;
+    if (atomic_file_write_all(path, text, len) == UNET_OK)
+        return 0;
+    err("%s", unet_last_error());
+    return -1;
 }
 
 /* Lowercase letters and digits kept, runs of anything else become one '-'. */

@@ -179,7 +179,7 @@ unet_status curve_log_write(const char *path, const curve_log *log)
         put_num(&p, row_end, r->epoch_seconds);
         p += snprintf(p, (size_t)(row_end - p), "\n");
     }
-    unet_status s = text_file_write(path, buf, (size_t)(p - buf));
+    unet_status s = atomic_file_write_all(path, buf, (size_t)(p - buf));
     free(buf);
     return s;
 }

@@ -494,7 +494,7 @@ static unet_status write_result(const search *S, const run_spec *sp, const char 
     sb_printf(&b, ",\"finished_unix\":%lld}\n", (long long)time(NULL));
     if (b.nomem)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");
-    unet_status s = text_file_write(path, b.s, b.len);
+    unet_status s = atomic_file_write_all(path, b.s, b.len);
     free(b.s);
     return s;
 }
@@ -970,7 +970,7 @@ static unet_status write_grid_csv(search *S, const int *order, int n)
     if (b.nomem)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");
     char *path = str_concat(S->stem, ".grid.csv");
-    unet_status s = path ? text_file_write(path, b.s, b.len)
+    unet_status s = path ? atomic_file_write_all(path, b.s, b.len)
                          : unet_set_error(UNET_ERR_NOMEM, "out of memory");
     free(path);
     free(b.s);
@@ -1523,7 +1523,7 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
         free(path);
         path = str_concat(S.dir, "/summary.json");
         if (s == UNET_OK)
-            s = path ? text_file_write(path, sum.s, sum.len)
+            s = path ? atomic_file_write_all(path, sum.s, sum.len)
                      : unet_set_error(UNET_ERR_NOMEM, "out of memory");
     }
     /* Several ranks: every rank ends with rank 0's outcome (a failure, a

@@ -9,6 +9,8 @@
 #include "error.h"
 #include "grid.h"
 
+#include "cli_number.h"
+
 #define GRID_MAX_CHOICES 64
 
 typedef struct axis {
@@ -45,10 +47,8 @@ static int parse_number(const char *s, double lo, double hi, double *out)
 
 static int parse_int(const char *s, long lo, long hi, int *out)
 {
-    char *end;
-    errno = 0;
-    const long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
+    long v;
+    if (cli_parse_long(s, lo, hi, &v) != 0)
         return -1;
     *out = (int)v;
     return 0;

@@ -172,16 +172,12 @@ int search_report_write(const char *path, const search_report *r, size_t *size)
 {
     *size = 0;
     int k = r->pal->n_classes;
-    report_class *cls = calloc((size_t)(k > 0 ? k : 1), sizeof *cls);
+    report_class *cls = report_classes_of_palette(r->pal);
     html_doc d;
     if (!cls || html_doc_open(&d, "unet-train search report") != 0) {
         free(cls);
         unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
         return -1;
-    }
-    for (int c = 0; c < k; c++) {
-        cls[c].name = r->pal->classes[c].name;
-        memcpy(cls[c].rgb, r->pal->classes[c].rgb, 3);
     }
     FILE *f = d.f;
     char when[64] = "";
@@ -210,15 +206,5 @@ int search_report_write(const char *path, const search_report *r, size_t *size)
         html_doc_discard(&d);
         return -1;
     }
-    size_t n;
-    char *doc = html_doc_close(&d, &n);
-    if (!doc) {
-        unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
-        return -1;
-    }
-    rc = text_file_write(path, doc, n) == UNET_OK ? 0 : -1;
-    free(doc);
-    if (rc == 0)
-        *size = n;
-    return rc;
+    return html_doc_write(&d, path, size);
 }

@@ -54,14 +54,6 @@ unet_status text_file_read(const char *path, char **text, size_t *len)
     return UNET_OK;
 }
 
-unet_status text_file_write(const char *path, const char *text, size_t len)
-{
-    atomic_file out;
-    UNET_TRY(atomic_file_open(&out, path));
-    const int err = len && fwrite(text, 1, len, out.f) != len ? (errno ? errno : EIO) : 0;
-    return atomic_file_commit(&out, err);
-}
-
 int text_file_exists(const char *path)
 {
     struct stat st;

@@ -1,6 +1,8 @@
 /* A growing string and the number formats of logs, tables and JSON. */
 #include "text_format.h"
 
+#include "json_out.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,14 +40,11 @@ void sb_printf(sbuf *b, const char *fmt, ...)
 
 void sb_json_string(sbuf *b, const char *s)
 {
+    char buf[8];
     sb_printf(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            sb_printf(b, "\\%c", *p);
-        else if (*p < 0x20)
-            sb_printf(b, "\\u%04x", *p);
-        else
-            sb_printf(b, "%c", *p);
+        const char *e = json_escape_byte(*p, buf);
+        sb_printf(b, "%s", e ? e : (const char[]){ (char)*p, '\0' });
     }
     sb_printf(b, "\"");
 }

@@ -121,16 +121,12 @@ int train_report_write(const char *path, const train_report *r, size_t *size)
 {
     *size = 0;
     int k = r->pal->n_classes;
-    report_class *cls = calloc((size_t)(k > 0 ? k : 1), sizeof *cls);
+    report_class *cls = report_classes_of_palette(r->pal);
     html_doc d;
     if (!cls || html_doc_open(&d, "unet-train report") != 0) {
         free(cls);
         unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
         return -1;
-    }
-    for (int c = 0; c < k; c++) {
-        cls[c].name = r->pal->classes[c].name;
-        memcpy(cls[c].rgb, r->pal->classes[c].rgb, 3);
     }
     FILE *f = d.f;
     fputs("<h1>Training of ", f);
@@ -154,15 +150,5 @@ int train_report_write(const char *path, const train_report *r, size_t *size)
     html_text(f, r->config_json);
     fputs("</pre>\n</section>\n", f);
     free(cls);
-    size_t n;
-    char *doc = html_doc_close(&d, &n);
-    if (!doc) {
-        unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
-        return -1;
-    }
-    int rc = text_file_write(path, doc, n) == UNET_OK ? 0 : -1;
-    free(doc);
-    if (rc == 0)
-        *size = n;
-    return rc;
+    return html_doc_write(&d, path, size);
 }

@@ -22,7 +22,9 @@
 #include <unet/palette.h>
 #include <unet/unet.h>
 
+#include "cli_message.h"
 #include "checkpoint.h"
+#include "cli_number.h"
 #include "curves.h"
 #include "cv_search.h"
 #include "data.h"
@@ -74,14 +76,12 @@ static int g_rank, g_size = 1;
 
 static void err(const char *fmt, ...)
 {
+    char prog[64] = PROG;
+    if (g_size > 1)
+        snprintf(prog, sizeof prog, PROG " (rank %d of %d)", g_rank, g_size);
     va_list ap;
     va_start(ap, fmt);
-    if (g_size > 1)
-        fprintf(stderr, PROG " (rank %d of %d): error: ", g_rank, g_size);
-    else
-        fprintf(stderr, PROG ": error: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_vmessage(prog, "error", fmt, ap);
     va_end(ap);
 }
 
@@ -91,9 +91,7 @@ static void note(const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, PROG ": ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_vmessage(PROG, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -103,9 +101,7 @@ static void warn(const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, PROG ": warning: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_vmessage(PROG, "warning", fmt, ap);
     va_end(ap);
 }
 
@@ -313,47 +309,29 @@ enum {
     OPT_TIME_BUDGET, OPT_CV, OPT_GRID, OPT_BUDGET, OPT_REPORT
 };
 
+/* The shared parsers (cli_number.h) with unet-train's messages. */
 static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    const long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        err("%s wants an integer in %ld..%ld, got '%s'", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    if (cli_parse_long(s, lo, hi, out) == 0)
+        return 0;
+    err("%s wants an integer in %ld..%ld, got '%s'", opt, lo, hi, s);
+    return -1;
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    if (*s == '-' || *s == '\0') {
-        err("%s wants a non-negative integer, got '%s'", opt, s);
-        return -1;
-    }
-    const unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end) {
-        err("%s wants a non-negative integer, got '%s'", opt, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    if (cli_parse_u64(s, out) == 0)
+        return 0;
+    err("%s wants a non-negative integer, got '%s'", opt, s);
+    return -1;
 }
 
 static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
 {
-    char *end;
-    errno = 0;
-    const double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        err("%s wants a number in [%g, %g], got '%s'", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    if (cli_parse_double(s, lo, hi, out) == 0)
+        return 0;
+    err("%s wants a number in [%g, %g], got '%s'", opt, lo, hi, s);
+    return -1;
 }
 
 /* 0 ok, 1 exit 0 (help/version), -1 usage error. */
@@ -596,7 +574,7 @@ static int file_exists(const char *path) { return text_file_exists(path); }
 /* Writes text to path atomically (text_file.h); -1 with the reason printed. */
 static int write_file_atomic(const char *path, const char *text, size_t len)
 {
-    if (text_file_write(path, text, len) != UNET_OK) {
+    if (atomic_file_write_all(path, text, len) != UNET_OK) {
         err("%s", unet_last_error());
         return -1;
     }

@@ -12,7 +12,7 @@
 
 #include <unet/unet.h>
 
-#include "atomic_write.h"
+#include "atomic_file.h"
 
 static void usage(FILE *f)
 {
@@ -96,7 +96,7 @@ static int write_outputs(const unet_model *m, const unet_session *s, const char 
             fprintf(stderr, "unet-run-raw: output prefix too long\n");
             return -1;
         }
-        if (atomic_write_file(path, out.data, count * sizeof(float)) != UNET_OK) {
+        if (atomic_file_write_all(path, out.data, count * sizeof(float)) != UNET_OK) {
             fprintf(stderr, "unet-run-raw: %s\n", unet_last_error());
             return -1;
         }

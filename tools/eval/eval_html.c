@@ -9,7 +9,7 @@
 
 #include <unet/unet.h>
 
-#include "atomic_write.h"
+#include "atomic_file.h"
 #include "error.h"
 #include "html_report.h"
 #include "json_out.h"
@@ -139,15 +139,5 @@ int eval_html_write(const char *path, const eval_html *r, size_t *size)
         html_doc_discard(&d);
         return -1;
     }
-    size_t n;
-    char *doc = html_doc_close(&d, &n);
-    if (!doc) {
-        unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
-        return -1;
-    }
-    rc = atomic_write_file(path, doc, n) == UNET_OK ? 0 : -1;
-    free(doc);
-    if (rc == 0)
-        *size = n;
-    return rc;
+    return html_doc_write(&d, path, size);
 }

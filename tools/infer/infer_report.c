@@ -1,10 +1,12 @@
 /* Progress on a terminal (tiles done, tiles/s, ETA), one line per failed input,
  * and a summary as text and JSON. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "infer_report.h"
 #include "json_out.h"
 
@@ -162,17 +164,15 @@ void infer_report_finish(infer_report *r, int json, const char *json_file, int i
     if (json)
         write_json(r, stdout, secs, interrupted);
     if (json_file) {
-        char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.tmp.%d", json_file, (int)getpid());
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            write_json(r, f, secs, interrupted);
-            if (fclose(f) == 0)
-                rename(tmp, json_file);
-            else
-                remove(tmp);
+        atomic_file a;
+        if (atomic_file_open(&a, json_file) == UNET_OK) {
+            errno = 0;
+            write_json(r, a.f, secs, interrupted);
+            int e = ferror(a.f) ? (errno ? errno : EIO) : 0;
+            if (atomic_file_commit(&a, e) != UNET_OK)
+                fprintf(stderr, "%s: %s\n", r->program, unet_last_error());
         } else {
-            fprintf(stderr, "%s: cannot write %s\n", r->program, json_file);
+            fprintf(stderr, "%s: %s\n", r->program, unet_last_error());
         }
     }
 }

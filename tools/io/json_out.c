@@ -3,21 +3,35 @@
 
 #include <math.h>
 
+const char *json_escape_byte(unsigned char c, char buf[8])
+{
+    if (c == '"' || c == '\\') {
+        buf[0] = '\\';
+        buf[1] = (char)c;
+        buf[2] = '\0';
+        return buf;
+    }
+    if (c == '\n')
+        return "\\n";
+    if (c == '\t')
+        return "\\t";
+    if (c < 0x20) {
+        snprintf(buf, 8, "\\u%04x", c);
+        return buf;
+    }
+    return NULL;
+}
+
 void json_write_string(FILE *f, const char *s)
 {
+    char buf[8];
     fputc('"', f);
     for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", f);
-        else if (c == '\t')
-            fputs("\\t", f);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
+        const char *e = json_escape_byte((unsigned char)*s, buf);
+        if (e)
+            fputs(e, f);
         else
-            fputc(c, f);
+            fputc(*s, f);
     }
     fputc('"', f);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "npy_write.h"
 
@@ -45,11 +46,10 @@ unet_status npy_write_f16(const char *path, const float *data, int c, int h, int
     int hl = snprintf(header, sizeof header, "{'descr': '<f2', 'fortran_order': False, 'shape': (%d, %d, %d), }", c, h, w);
     int total = 10 + hl + 1;
     int pad = (64 - total % 64) % 64;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return unet_set_error(UNET_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    atomic_file a;
+    UNET_TRY(atomic_file_open(&a, path));
+    FILE *f = a.f;
+    errno = 0;
     uint16_t hlen = (uint16_t)(hl + pad + 1);
     unsigned char magic[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8) };
     int ok = fwrite(magic, 1, 10, f) == 10 && fwrite(header, 1, (size_t)hl, f) == (size_t)hl;
@@ -64,13 +64,5 @@ unet_status npy_write_f16(const char *path, const float *data, int c, int h, int
             buf[j] = float_to_half(data[i + j]);
         ok = fwrite(buf, 2, k, f) == k;
     }
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0)
-        ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return unet_set_error(UNET_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    }
-    return UNET_OK;
+    return atomic_file_commit(&a, ok ? 0 : errno ? errno : EIO);
 }

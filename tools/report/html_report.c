@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic_file.h"
 #include "base64.h"
+#include "error.h"
 
 static const char *reference(unsigned char c)
 {
@@ -152,4 +154,20 @@ void html_swatch(FILE *f, const uint8_t rgb[3], const char *title)
         fputc('"', f);
     }
     fputs("></span>", f);
+}
+
+int html_doc_write(html_doc *d, const char *path, size_t *size)
+{
+    size_t n;
+    *size = 0;
+    char *doc = html_doc_close(d, &n);
+    if (!doc) {
+        unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
+        return -1;
+    }
+    int rc = atomic_file_write_all(path, doc, n) == UNET_OK ? 0 : -1;
+    free(doc);
+    if (rc == 0)
+        *size = n;
+    return rc;
 }

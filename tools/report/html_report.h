@@ -37,6 +37,10 @@ int html_doc_open(html_doc *d, const char *title);
 char *html_doc_close(html_doc *d, size_t *size);
 /* Releases d without a document (after a failure). */
 void html_doc_discard(html_doc *d);
+/* html_doc_close, then the document into path atomically; *size = its bytes.
+ * 0, or -1 with the reason (naming path) in unet_last_error(); d is released
+ * either way. */
+int html_doc_write(html_doc *d, const char *path, size_t *size);
 
 /* <img> with the PNG of img as a data: URI; alt escaped; attrs (trusted,
  * e.g. "class=\"tile\"") added as they are. 0, or -1 (error in unet_last_error). */

@@ -2,8 +2,10 @@
 #include "report_model.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <unet/palette.h>
 #include <unet/unet.h>
 
 #include "html_report.h"
@@ -85,4 +87,15 @@ int report_model_section(FILE *f, const char *model_path, const report_class *cl
     report_class_legend(f, cls, n_classes);
     fputs("</dd>\n</dl>\n</section>\n", f);
     return rc;
+}
+
+report_class *report_classes_of_palette(const unet_palette *pal)
+{
+    int k = pal->n_classes;
+    report_class *cls = calloc((size_t)(k > 0 ? k : 1), sizeof *cls);
+    for (int c = 0; cls && c < k; c++) {
+        cls[c].name = pal->classes[c].name;
+        memcpy(cls[c].rgb, pal->classes[c].rgb, 3);
+    }
+    return cls;
 }

@@ -13,6 +13,11 @@ typedef struct report_class {
     uint8_t rgb[3];
 } report_class;
 
+/* The classes of a palette (names borrowed from it), malloc'd, at least one
+ * entry so that an empty palette still gives a pointer; NULL when out of memory. */
+struct unet_palette;
+report_class *report_classes_of_palette(const struct unet_palette *pal);
+
 /* Opens model_path itself (the caller's session is not needed). 0, or -1
  * with the reason in unet_last_error() (the section then says so too). */
 int report_model_section(FILE *f, const char *model_path, const report_class *cls, int n_classes);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "cli_message.h"
 #include "scene_pairs.h"
 
 #define MAX_SCAN_DEPTH 4
@@ -17,9 +18,7 @@ static void say(const scene_pairs *sp, const char *kind, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: %s: ", sp->prog ? sp->prog : "scene_pairs", kind);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_vmessage(sp->prog ? sp->prog : "scene_pairs", kind, fmt, ap);
     va_end(ap);
 }
 

@@ -85,3 +85,26 @@ unet_status atomic_file_commit(atomic_file *a, int err)
     a->f = NULL;
     return s;
 }
+
+void atomic_file_discard(atomic_file *a)
+{
+    if (!a->tmp)
+        return;
+    if (a->f)
+        fclose(a->f);
+    unlink(a->tmp);
+    free(a->tmp);
+    a->tmp = NULL;
+    a->f = NULL;
+}
+
+unet_status atomic_file_write_all(const char *path, const void *data, size_t len)
+{
+    atomic_file a;
+    UNET_TRY(atomic_file_open(&a, path));
+    int err = 0;
+    errno = 0;
+    if (len > 0 && fwrite(data, 1, len, a.f) != len)
+        err = errno ? errno : EIO;
+    return atomic_file_commit(&a, err);
+}

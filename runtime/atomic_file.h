@@ -1,10 +1,11 @@
 /* Writing a file so that readers see the old version or the whole new one,
- * never a part: the bytes go to a temporary file beside it (unique name,
+ * never a part (the one implementation the library, the trainer and the
+ * programs share; internal to the project, not an installed header): the bytes go to a temporary file beside it (unique name,
  * created exclusively), which is flushed, fsync'ed and renamed over the
  * target; then the folder is synced so the rename survives a crash. A
  * failed write removes the temporary file. */
-#ifndef UNET_TRAINER_ATOMIC_FILE_H
-#define UNET_TRAINER_ATOMIC_FILE_H
+#ifndef UNET_RUNTIME_ATOMIC_FILE_H
+#define UNET_RUNTIME_ATOMIC_FILE_H
 
 #include <stdio.h>
 
@@ -24,5 +25,12 @@ unet_status atomic_file_open(atomic_file *a, const char *path);
  * file and gives UNET_ERR_IO ("writing TMP: ..." or "renaming TMP: ...").
  * Always releases a. */
 unet_status atomic_file_commit(atomic_file *a, int write_errno);
+/* Closes and removes the temporary file without renaming (a failed or
+ * abandoned write). Always releases a; a released a is ignored. */
+void atomic_file_discard(atomic_file *a);
+
+/* The whole of data (len bytes) into path, atomically, as above; errors
+ * name the file and the reason. */
+unet_status atomic_file_write_all(const char *path, const void *data, size_t len);
 
 #endif
