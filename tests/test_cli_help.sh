@@ -17,7 +17,7 @@
 # What a program accepts is read from its source, not from free text: the one
 # `static const struct option NAME[] = { { "name", has_arg, ... }, ... };`
 # table and the option string of the one getopt_long() call in
-# tools/PROGRAM.c (trainer/unet-train.c). Those tables are literal C
+# tools/PROGRAM.c (trainer/train_options.c for unet-train). Those tables are literal C
 # initialisers, one per program, so a line-oriented scan of { "name", has_arg
 # pairs between the table's opening line and its "};" is exact; the test
 # fails, rather than guess, when a file holds no table or several, when
@@ -239,7 +239,7 @@ check_program unet-tile "$UNET_TILE" "$src/tools/unet-tile.c" -o "$work/tiles" "
 # Any argument left after the options ends unet-synth before it writes.
 check_program unet-synth "$UNET_SYNTH" "$src/tools/unet-synth.c" "$missing"
 check_program unet-conformance "$UNET_CONFORMANCE" "$src/tools/unet-conformance.c" "$missing"
-check_program unet-train "$UNET_TRAIN" "$src/trainer/unet-train.c" "$missing" -o "$work/model.onnx"
+check_program unet-train "$UNET_TRAIN" "$src/trainer/train_options.c" "$missing" -o "$work/model.onnx"
 if [ -n "${UNET_QUANTIZE:-}" ]; then
   check_program unet-quantize "$UNET_QUANTIZE" "$src/tools/unet-quantize.c" "$missing.onnx" -o "$work/q.onnx"
 elif [ -f "$src/tools/unet-quantize.c" ]; then
