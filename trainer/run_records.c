@@ -2,7 +2,6 @@
 #include <math.h>
 #include <omp.h>
 
-#include "grid.h"
 #include "run_records.h"
 #include "schedule.h"
 
