@@ -144,6 +144,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    cli_alloc_program(PROG);
     eval_options o;
     memset(&o, 0, sizeof o);
     o.batch = 8;
@@ -288,13 +289,13 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": --folds-file needs --fold K (which fold to evaluate)\n");
         return EXIT_USAGE;
     }
-    char *default_folds = eval_path_join(o.tiles, "folds.tsv");
+    char *default_folds = cli_path_join(o.tiles, "folds.tsv");
     if (o.fold && !o.folds_file)
         o.folds_file = default_folds;
 
     int status = EXIT_USAGE;
     tile_list all = { 0 }, chosen = { 0 };
-    char *images = eval_path_join(o.tiles, "images");
+    char *images = cli_path_join(o.tiles, "images");
     struct stat st;
     if (stat(images, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, PROG ": %s is not a tiles folder: %s is missing (expected images/ and masks/, as unet-tile writes)\n",
@@ -313,7 +314,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": no PNG or JPEG images in %s\n", images);
         goto out;
     }
-    if (o.errors && eval_mkdir_p(o.errors) != 0) {
+    if (o.errors && cli_mkdir_p(o.errors) != 0) {
         fprintf(stderr, PROG ": cannot create %s: %s\n", o.errors, strerror(errno));
         goto out;
     }

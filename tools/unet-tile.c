@@ -25,11 +25,14 @@
 #include <unet/tiling.h>
 #include <unet/unet.h>
 
-#include "cli_message.h"
 #include "atomic_file.h"
+#include "cli_alloc.h"
+#include "cli_files.h"
+#include "cli_message.h"
 #include "cli_number.h"
 #include "geo_options.h"
 #include "scene_pairs.h"
+#include "text_format.h"
 #ifdef UNET_HAVE_GDAL
 #include "geo_labels.h"
 #endif
@@ -57,97 +60,9 @@ static void warn(const char *fmt, ...)
     va_end(ap);
 }
 
-static void die_nomem(void)
-{
-    err("out of memory");
-    exit(1);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) die_nomem();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p) die_nomem();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d) die_nomem();
-    return d;
-}
-
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap, ap2;
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) die_nomem();
-    char *s = xmalloc((size_t)n + 1);
-    vsnprintf(s, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
-    return s;
-}
-
-/* A growable string for TSV and JSON text. */
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-} strbuf;
-
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    va_list ap, ap2;
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) die_nomem();
-    if (b->len + (size_t)n + 1 > b->cap) {
-        b->cap = (b->len + (size_t)n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
-    b->len += (size_t)n;
-}
-
-static void sb_json_string(strbuf *b, const char *s)
-{
-    sb_printf(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') sb_printf(b, "\\%c", c);
-        else if (c < 0x20) sb_printf(b, "\\u%04x", c);
-        else sb_printf(b, "%c", c);
-    }
-    sb_printf(b, "\"");
-}
-
-static int is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int is_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 static int make_dir(const char *path)
 {
-    if (mkdir(path, 0755) == 0 || (errno == EEXIST && is_dir(path))) return 0;
+    if (mkdir(path, 0755) == 0 || (errno == EEXIST && cli_is_dir(path))) return 0;
     err("cannot create folder %s: %s", path, strerror(errno));
     return -1;
 }
@@ -165,7 +80,7 @@ static int write_file_atomic(const char *path, const char *text, size_t len)
 static char *slug_of(const char *s, int keep_case_and_underscore)
 {
     size_t n = strlen(s);
-    char *out = xmalloc(n + 8);
+    char *out = cli_xmalloc(n + 8);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -241,20 +156,20 @@ typedef struct job {
 
 static int add_scene(job *j, const char *name)
 {
-    j->scenes = xrealloc(j->scenes, (size_t)(j->n_scenes + 1) * sizeof *j->scenes);
+    j->scenes = cli_xrealloc(j->scenes, (size_t)(j->n_scenes + 1) * sizeof *j->scenes);
     scene *s = &j->scenes[j->n_scenes];
     memset(s, 0, sizeof *s);
-    s->name = xstrdup(name);
+    s->name = cli_xstrdup(name);
     s->fold = -1;
     return j->n_scenes++;
 }
 
 static void add_pair(job *j, const char *image, const char *mask, int scene_index)
 {
-    j->pairs = xrealloc(j->pairs, (j->n_pairs + 1) * sizeof *j->pairs);
+    j->pairs = cli_xrealloc(j->pairs, (j->n_pairs + 1) * sizeof *j->pairs);
     pair *p = &j->pairs[j->n_pairs++];
-    p->image = xstrdup(image);
-    p->mask = xstrdup(mask);
+    p->image = cli_xstrdup(image);
+    p->mask = cli_xstrdup(mask);
     p->stem = scene_pairs_stem(image);
     p->stem_slug = slug_of(p->stem, 1);
     p->scene = scene_index;
@@ -295,14 +210,14 @@ static void finish_gathering(job *j)
 {
     for (int i = 0; i < j->n_scenes; i++) {
         char *base = slug_of(j->scenes[i].name, 0);
-        char *slug = xstrdup(base);
+        char *slug = cli_xstrdup(base);
         for (int k = 2;; k++) {
             int clash = 0;
             for (int o = 0; o < i; o++)
                 if (!strcmp(j->scenes[o].slug, slug)) clash = 1;
             if (!clash) break;
             free(slug);
-            slug = xasprintf("%s-%d", base, k);
+            slug = cli_xasprintf("%s-%d", base, k);
         }
         free(base);
         j->scenes[i].slug = slug;
@@ -336,9 +251,9 @@ static void add_tile(job *j, const char *name, int scene_index)
 {
     if (j->n_tiles == j->cap_tiles) {
         j->cap_tiles = j->cap_tiles ? j->cap_tiles * 2 : 256;
-        j->tiles = xrealloc(j->tiles, j->cap_tiles * sizeof *j->tiles);
+        j->tiles = cli_xrealloc(j->tiles, j->cap_tiles * sizeof *j->tiles);
     }
-    j->tiles[j->n_tiles].name = xstrdup(name);
+    j->tiles[j->n_tiles].name = cli_xstrdup(name);
     j->tiles[j->n_tiles].scene = scene_index;
     j->n_tiles++;
 }
@@ -356,7 +271,7 @@ static int read_colour_pair(const pair *p, const settings *st, unet_image *img, 
             msk->height);
         return -1;
     }
-    *ids = xmalloc((size_t)msk->width * (size_t)msk->height);
+    *ids = cli_xmalloc((size_t)msk->width * (size_t)msk->height);
     unet_unknown_colors unk;
     if (unet_palette_map_rgb(&st->palette, msk, p->mask, st->unknown, *ids, &unk) != UNET_OK) {
         err("%s (use --unknown-colors ignore to map unknown colours to the ignore label)", unet_last_error());
@@ -422,8 +337,8 @@ static int tile_pair(job *j, pair *p, const settings *st)
              img.height, st->tile, st->tile);
 
     size_t T = (size_t)st->tile;
-    tile_rgb = xmalloc(T * T * 3);
-    tile_ids = xmalloc(T * T);
+    tile_rgb = cli_xmalloc(T * T * 3);
+    tile_ids = cli_xmalloc(T * T);
     for (size_t k = 0; k < n_win; k++) {
         const unet_window *w = &win[k];
         uint64_t hist[256] = {0};
@@ -440,11 +355,11 @@ static int tile_pair(job *j, pair *p, const settings *st)
             j->skipped_empty++;
             continue;
         }
-        char *name = xasprintf("%s__%s__y%04d_x%04d", sc->slug, p->stem_slug, w->y, w->x);
-        char *ipath = xasprintf("%s/images/%s.png", st->out, name);
-        char *mpath = xasprintf("%s/masks/%s.png", st->out, name);
+        char *name = cli_xasprintf("%s__%s__y%04d_x%04d", sc->slug, p->stem_slug, w->y, w->x);
+        char *ipath = cli_xasprintf("%s/images/%s.png", st->out, name);
+        char *mpath = cli_xasprintf("%s/masks/%s.png", st->out, name);
         free(src_text);
-        src_text = xasprintf("%s x=%d y=%d", p->image, w->x, w->y);
+        src_text = cli_xasprintf("%s x=%d y=%d", p->image, w->x, w->y);
         unet_png_text text = {"unet:source", src_text};
         unet_image timg = {st->tile, st->tile, 3, tile_rgb};
         int ok = unet_png_write(ipath, &timg, &text, 1) == UNET_OK &&
@@ -499,8 +414,8 @@ static int cmp_scene_weight(const void *a, const void *b)
  * (so it permutes fold labels). Returns the number of folds used. */
 static int assign_folds(job *j, int k_folds, int warn_fewer, uint64_t seed)
 {
-    int *order = xmalloc((size_t)j->n_scenes * sizeof *order);
-    uint64_t *keys = xmalloc((size_t)j->n_scenes * sizeof *keys);
+    int *order = cli_xmalloc((size_t)j->n_scenes * sizeof *order);
+    uint64_t *keys = cli_xmalloc((size_t)j->n_scenes * sizeof *keys);
     int n = 0;
     for (int i = 0; i < j->n_scenes; i++) {
         j->scenes[i].fold = -1;
@@ -514,9 +429,8 @@ static int assign_folds(job *j, int k_folds, int warn_fewer, uint64_t seed)
     fold_scenes = j->scenes;
     fold_keys = keys;
     if (n) qsort(order, (size_t)n, sizeof *order, cmp_scene_weight);
-    uint64_t *load = calloc((size_t)(k_folds + 1), sizeof *load);
-    int *rank = xmalloc((size_t)(k_folds + 1) * sizeof *rank);
-    if (!load) die_nomem();
+    uint64_t *load = cli_xcalloc((size_t)(k_folds + 1), sizeof *load);
+    int *rank = cli_xmalloc((size_t)(k_folds + 1) * sizeof *rank);
     /* Seeded tie order among folds: a Fisher-Yates permutation of 0..K-1. */
     for (int f = 0; f < k_folds; f++) rank[f] = f;
     uint64_t r = seed;
@@ -563,8 +477,7 @@ static split *make_splits(const job *j, int k_folds, int *n_splits)
     for (int i = 0; i < j->n_scenes; i++)
         if (j->scenes[i].is_test && j->scenes[i].tiles) has_test = 1;
     int n = k_folds + has_test + 1;
-    split *sp = calloc((size_t)n, sizeof *sp);
-    if (!sp) die_nomem();
+    split *sp = cli_xcalloc((size_t)n, sizeof *sp);
     for (int f = 0; f < k_folds; f++) snprintf(sp[f].label, sizeof sp[f].label, "%d", f);
     if (has_test) snprintf(sp[k_folds].label, sizeof sp[k_folds].label, "test");
     snprintf(sp[n - 1].label, sizeof sp[n - 1].label, "all");
@@ -592,14 +505,19 @@ static uint64_t split_labelled(const split *s, int n_classes)
 
 static int write_folds(const job *j, const char *out)
 {
-    strbuf b = {0};
+    sbuf b = {0};
     for (size_t t = 0; t < j->n_tiles; t++) {
         const scene *s = &j->scenes[j->tiles[t].scene];
         char fold[16];
         fold_label(s, fold, sizeof fold);
         sb_printf(&b, "%s\t%s\t%s\n", j->tiles[t].name, s->name, fold);
     }
-    char *path = xasprintf("%s/folds.tsv", out);
+    if (b.nomem) {
+        err("folds.tsv: out of memory");
+        free(b.s);
+        return -1;
+    }
+    char *path = cli_xasprintf("%s/folds.tsv", out);
     int rc = write_file_atomic(path, b.s ? b.s : "", b.len);
     free(path);
     free(b.s);
@@ -609,7 +527,7 @@ static int write_folds(const job *j, const char *out)
 /* stats.tsv: one row per split; class columns hold pixel counts. */
 static int write_stats(const split *sp, int n_splits, const unet_palette *pal, const char *out)
 {
-    strbuf b = {0};
+    sbuf b = {0};
     sb_printf(&b, "SPLIT\tSCENES\tTILES\tLABELLED\tIGNORED");
     for (int c = 0; c < pal->n_classes; c++) sb_printf(&b, "\t%s", pal->classes[c].name);
     sb_printf(&b, "\n");
@@ -622,7 +540,12 @@ static int write_stats(const split *sp, int n_splits, const unet_palette *pal, c
         for (int c = 0; c < pal->n_classes; c++) sb_printf(&b, "\t%" PRIu64, s->px[c]);
         sb_printf(&b, "\n");
     }
-    char *path = xasprintf("%s/stats.tsv", out);
+    if (b.nomem) {
+        err("stats.tsv: out of memory");
+        free(b.s);
+        return -1;
+    }
+    char *path = cli_xasprintf("%s/stats.tsv", out);
     int rc = write_file_atomic(path, b.s, b.len);
     free(path);
     free(b.s);
@@ -651,7 +574,7 @@ static char *make_json(const job *j, const settings *st, const split *sp, int n_
 {
     const char *edges = st->mode == UNET_TILING_PAD ? "pad" : st->mode == UNET_TILING_DROP_PARTIAL ? "drop-partial"
                                                                                                   : "align";
-    strbuf b = {0};
+    sbuf b = {0};
     sb_printf(&b, "{\"program\":\"unet-tile\",\"version\":\"%s\",\"out\":", UNET_VERSION_STRING);
     sb_json_string(&b, st->out);
     sb_printf(&b, ",\"tile\":%d,\"overlap\":%d,\"edges\":\"%s\",\"folds\":%d,\"seed\":%" PRIu64
@@ -689,6 +612,10 @@ static char *make_json(const job *j, const settings *st, const split *sp, int n_
         sb_printf(&b, "]}");
     }
     sb_printf(&b, "],\"seconds\":%.3f}\n", seconds);
+    if (b.nomem) {
+        free(b.s);
+        return NULL;
+    }
     return b.s;
 }
 
@@ -697,7 +624,7 @@ static char *make_json(const job *j, const settings *st, const split *sp, int n_
 static int prepare_out(const char *out, int force)
 {
     static const char *const tsv[] = {"folds.tsv", "classes.tsv", "stats.tsv"};
-    char *dirs[2] = {xasprintf("%s/images", out), xasprintf("%s/masks", out)};
+    char *dirs[2] = {cli_xasprintf("%s/images", out), cli_xasprintf("%s/masks", out)};
     int rc = 0, busy = 0;
     for (int d = 0; d < 2; d++) {
         size_t n;
@@ -705,7 +632,7 @@ static int prepare_out(const char *out, int force)
         for (size_t i = 0; i < n; i++) {
             busy = 1;
             if (force && scene_pairs_image_name(names[i])) {
-                char *p = xasprintf("%s/%s", dirs[d], names[i]);
+                char *p = cli_xasprintf("%s/%s", dirs[d], names[i]);
                 if (unlink(p) != 0) {
                     err("cannot remove %s: %s", p, strerror(errno));
                     rc = -1;
@@ -716,8 +643,8 @@ static int prepare_out(const char *out, int force)
         scene_pairs_free_names(names, n);
     }
     for (int t = 0; t < 3; t++) {
-        char *p = xasprintf("%s/%s", out, tsv[t]);
-        if (is_file(p)) {
+        char *p = cli_xasprintf("%s/%s", out, tsv[t]);
+        if (cli_is_file(p)) {
             busy = 1;
             if (force && unlink(p) != 0) {
                 err("cannot remove %s: %s", p, strerror(errno));
@@ -826,7 +753,7 @@ static int match_scene_name(const scene *s, const char *want)
 /* Marks test scenes from "A,B,..."; -1 when a name matches no scene. */
 static int mark_test_scenes(job *j, const char *list)
 {
-    char *copy = xstrdup(list);
+    char *copy = cli_xstrdup(list);
     int rc = 0;
     for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ') tok++;
@@ -840,33 +767,10 @@ static int mark_test_scenes(job *j, const char *list)
                 found = 1;
             }
         if (!found) {
-            strbuf names = {0};
+            sbuf names = {0};
             for (int i = 0; i < j->n_scenes; i++) sb_printf(&names, "%s'%s'", i ? ", " : "", j->scenes[i].name);
             err("--test-scenes: no scene named '%s' (scenes: %s)", tok, names.s ? names.s : "none");
             free(names.s);
-            rc = -1;
-        }
-    }
-    free(copy);
-    return rc;
-}
-
-static int parse_ignore_colors(unet_palette *pal, const char *list)
-{
-    unet_palette_clear_ignore(pal);
-    if (!strcasecmp(list, "none")) return 0;
-    char *copy = xstrdup(list);
-    int rc = 0;
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ') tok++;
-        size_t n = strlen(tok);
-        while (n > 0 && tok[n - 1] == ' ') tok[--n] = '\0';
-        uint8_t rgb[3];
-        if (unet_parse_hex_color(tok, n, rgb) != UNET_OK) {
-            err("--ignore-colors: '%s' is not #RRGGBB", tok);
-            rc = -1;
-        } else if (unet_palette_add_ignore(pal, rgb) != UNET_OK) {
-            err("--ignore-colors: %s", unet_last_error());
             rc = -1;
         }
     }
@@ -895,6 +799,7 @@ static void free_job(job *j)
 
 int main(int argc, char **argv)
 {
+    cli_alloc_program(PROG);
     settings st;
     memset(&st, 0, sizeof st);
     st.tile = 256;
@@ -1037,7 +942,10 @@ int main(int argc, char **argv)
     } else {
         unet_palette_default(&st.palette);
     }
-    if (parse_ignore_colors(&st.palette, ignore_colors)) return 2;
+    if (unet_palette_set_ignore_list(&st.palette, ignore_colors) != UNET_OK) {
+        err("--ignore-colors: %s", unet_last_error());
+        return 2;
+    }
     unet_palette_png_colors(&st.palette, st.png_palette);
 
     double t0 = now_seconds();
@@ -1045,12 +953,12 @@ int main(int argc, char **argv)
     memset(&j, 0, sizeof j);
     scene_pairs found = { PROG, quiet, NULL, 0, NULL, 0, 0 };
     for (int i = optind; i < argc; i++) {
-        if (st.labels && is_file(argv[i])) { /* a georeferenced image: its own scene */
+        if (st.labels && cli_is_file(argv[i])) { /* a georeferenced image: its own scene */
             char *stem = scene_pairs_stem(argv[i]);
             scene_pairs_add(&found, argv[i], st.labels, scene_pairs_add_scene(&found, stem, NULL), NULL);
             found.pairs[found.n_pairs - 1].tag = 1;
             free(stem);
-        } else if (!is_dir(argv[i])) {
+        } else if (!cli_is_dir(argv[i])) {
             err("%s: not a folder%s", argv[i], st.labels ? "" : " (a georeferenced image needs --labels FILE)");
             j.input_failures++;
         } else if (scene_pairs_find(&found, argv[i]) == 0) {
@@ -1114,7 +1022,7 @@ int main(int argc, char **argv)
     k_folds = assign_folds(&j, folds_given ? k_folds : 5, folds_given, seed);
 
     int out_failed = 0;
-    char *classes_path = xasprintf("%s/classes.tsv", st.out);
+    char *classes_path = cli_xasprintf("%s/classes.tsv", st.out);
     if (unet_palette_write(&st.palette, classes_path) != UNET_OK) {
         err("%s", unet_last_error());
         out_failed = 1;
@@ -1133,8 +1041,12 @@ int main(int argc, char **argv)
     }
     if (json || json_file) {
         char *text = make_json(&j, &st, sp, n_splits, k_folds, seed, n_failed, now_seconds() - t0);
-        if (json) fputs(text, stdout);
-        if (json_file && write_file_atomic(json_file, text, strlen(text))) out_failed = 1;
+        if (!text) {
+            err("--json: out of memory");
+            out_failed = 1;
+        }
+        if (text && json) fputs(text, stdout);
+        if (text && json_file && write_file_atomic(json_file, text, strlen(text))) out_failed = 1;
         free(text);
     }
     free(sp);

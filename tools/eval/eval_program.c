@@ -26,48 +26,6 @@ void eval_warn(const eval_options *o, const char *fmt, ...)
     va_end(ap);
 }
 
-char *eval_strdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) {
-        fprintf(stderr, PROG ": out of memory\n");
-        exit(EXIT_USAGE);
-    }
-    return p;
-}
-
-char *eval_path_join(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *p = malloc(la + lb + 2);
-    if (!p) {
-        fprintf(stderr, PROG ": out of memory\n");
-        exit(EXIT_USAGE);
-    }
-    memcpy(p, a, la);
-    p[la] = '/';
-    memcpy(p + la + 1, b, lb + 1);
-    return p;
-}
-
-int eval_mkdir_p(const char *path)
-{
-    char *tmp = eval_strdup(path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
-            free(tmp);
-            return -1;
-        }
-        *p = '/';
-    }
-    int rc = mkdir(tmp, 0777) != 0 && errno != EEXIST ? -1 : 0;
-    free(tmp);
-    return rc;
-}
-
 double eval_now_seconds(void)
 {
     struct timespec ts;

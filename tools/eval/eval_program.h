@@ -14,6 +14,8 @@
 #include <unet/metrics.h>
 #include <unet/unet.h>
 
+#include "cli_alloc.h" /* the programs' allocation: out of memory ends the process */
+#include "cli_files.h"
 #include "eval_report.h"
 #include "eval_scene.h"
 #include "report_gallery.h"
@@ -92,9 +94,6 @@ typedef struct evaluator {
 
 /* eval_program.c */
 void eval_warn(const eval_options *o, const char *fmt, ...) UNET_PRINTF(2, 3);
-char *eval_strdup(const char *s);                 /* exits on out of memory */
-char *eval_path_join(const char *a, const char *b); /* "a/b"; exits on out of memory */
-int eval_mkdir_p(const char *path);
 double eval_now_seconds(void);
 
 /* eval_tile_list.c */

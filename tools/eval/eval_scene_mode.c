@@ -96,32 +96,6 @@ static int class_count(evaluator *e)
     return k;
 }
 
-static int parse_ignore_colors(unet_palette *pal, const char *list)
-{
-    unet_palette_clear_ignore(pal);
-    if (!strcasecmp(list, "none"))
-        return 0;
-    char *copy = eval_strdup(list);
-    int rc = 0;
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        size_t n = strlen(tok);
-        while (n > 0 && tok[n - 1] == ' ')
-            tok[--n] = '\0';
-        uint8_t rgb[3];
-        if (unet_parse_hex_color(tok, n, rgb) != UNET_OK) {
-            fprintf(stderr, PROG ": --ignore-colors: '%s' is not #RRGGBB\n", tok);
-            rc = -1;
-        } else if (unet_palette_add_ignore(pal, rgb) != UNET_OK) {
-            fprintf(stderr, PROG ": --ignore-colors: %s\n", unet_last_error());
-            rc = -1;
-        }
-    }
-    free(copy);
-    return rc;
-}
-
 /* The colours that map mask pixels to class ids: --palette, else the model's
  * unet.colors, else the data set's palette; plus the ignore colours. */
 static int mask_colors(const evaluator *e, unet_palette *pal)
@@ -154,7 +128,11 @@ static int mask_colors(const evaluator *e, unet_palette *pal)
     if (pal->n_classes > e->cm.n_classes)
         eval_warn(o, "the mask colours name %d classes but the model has %d; pixels of classes %d.. are left out",
              pal->n_classes, e->cm.n_classes, e->cm.n_classes);
-    return parse_ignore_colors(pal, o->ignore_colors);
+    if (unet_palette_set_ignore_list(pal, o->ignore_colors) != UNET_OK) {
+        fprintf(stderr, PROG ": --ignore-colors: %s\n", unet_last_error());
+        return -1;
+    }
+    return 0;
 }
 
 /* "A, B, pairs FILE": what was evaluated, for the report. */
@@ -203,13 +181,13 @@ static int evaluate_scenes(const eval_options *o, scene_pairs *sp, int input_fai
         fprintf(stderr, PROG ": %s\n", unet_last_error());
         goto done;
     }
-    if (o->out && eval_mkdir_p(o->out) != 0) {
+    if (o->out && cli_mkdir_p(o->out) != 0) {
         fprintf(stderr, PROG ": cannot create %s: %s\n", o->out, strerror(errno));
         goto done;
     }
     if (!o->out) {
         const char *tmp = getenv("TMPDIR");
-        temp_dir = eval_path_join(tmp && *tmp ? tmp : "/tmp", "unet-eval-XXXXXX");
+        temp_dir = cli_path_join(tmp && *tmp ? tmp : "/tmp", "unet-eval-XXXXXX");
         if (!mkdtemp(temp_dir)) {
             fprintf(stderr, PROG ": cannot create a temporary folder %s: %s\n", temp_dir, strerror(errno));
             free(temp_dir);
@@ -326,7 +304,7 @@ int eval_scene_mode_run(eval_options *o)
     int status = EXIT_USAGE;
     if (sp.n_pairs == 0)
         fprintf(stderr, PROG ": no images to evaluate\n");
-    else if (o->errors && eval_mkdir_p(o->errors) != 0)
+    else if (o->errors && cli_mkdir_p(o->errors) != 0)
         fprintf(stderr, PROG ": cannot create %s: %s\n", o->errors, strerror(errno));
     else
         status = evaluate_scenes(o, &sp, input_failures);

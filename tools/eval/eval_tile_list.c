@@ -70,9 +70,9 @@ int eval_list_images(const char *dir, tile_list *out)
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.' || !image_ext(de->d_name))
             continue;
-        char *name = eval_strdup(de->d_name);
+        char *name = cli_xstrdup(de->d_name);
         *strrchr(name, '.') = '\0';
-        tiles_add(out, name, eval_path_join(dir, de->d_name));
+        tiles_add(out, name, cli_path_join(dir, de->d_name));
     }
     closedir(d);
     if (out->n)
@@ -116,10 +116,10 @@ int eval_select_fold(const eval_options *o, tile_list *all, tile_list *out)
                 hi = mid;
         }
         if (lo < all->n && !strcmp(all->t[lo].name, row->name)) {
-            tiles_add(out, eval_strdup(row->name), eval_strdup(all->t[lo].image));
+            tiles_add(out, cli_xstrdup(row->name), cli_xstrdup(all->t[lo].image));
             out->t[out->n - 1].problem = all->t[lo].problem;
         } else {
-            tiles_add(out, eval_strdup(row->name), NULL);
+            tiles_add(out, cli_xstrdup(row->name), NULL);
             out->t[out->n - 1].problem = "listed in the folds file but there is no image of that name";
         }
     }

@@ -32,7 +32,7 @@ static void resolve_classes(const eval_options *o, const unet_model_meta *meta, 
     unet_palette tiles_pal, def;
     unet_palette_default(&def);
     /* Names for a model without them: TILES/classes.tsv, or in scene mode --palette. */
-    char *path = o->scene ? (o->palette ? eval_strdup(o->palette) : NULL) : eval_path_join(o->tiles, "classes.tsv");
+    char *path = o->scene ? (o->palette ? cli_xstrdup(o->palette) : NULL) : cli_path_join(o->tiles, "classes.tsv");
     struct stat st;
     int have_tsv = 0;
     if (path && stat(path, &st) == 0) {
@@ -97,8 +97,8 @@ static void fail(evaluator *e, int index, const char *fmt, ...)
     eval_failure *p = realloc(e->run.failures, (size_t)(e->run.n_failures + 1) * sizeof *p);
     if (p) {
         e->run.failures = p;
-        p[e->run.n_failures].tile = eval_strdup(t->name);
-        p[e->run.n_failures].error = eval_strdup(msg);
+        p[e->run.n_failures].tile = cli_xstrdup(t->name);
+        p[e->run.n_failures].error = cli_xstrdup(msg);
         e->run.n_failures++;
     }
     if (!e->tile_failed[index]) {
@@ -154,8 +154,8 @@ static int load_tile(evaluator *e, int i, loaded_tile *lt)
         return -1;
     }
     sprintf(mask_name, "%s.png", t->name);
-    char *masks = eval_path_join(e->o->tiles, "masks");
-    char *mask_path = eval_path_join(masks, mask_name);
+    char *masks = cli_path_join(e->o->tiles, "masks");
+    char *mask_path = cli_path_join(masks, mask_name);
     free(masks);
     free(mask_name);
     int rc = -1;
@@ -228,7 +228,7 @@ static void count_tile(evaluator *e, const loaded_tile *lt, const uint8_t *pred)
             return;
         }
         sprintf(file, "%s.png", t->name);
-        char *path = eval_path_join(e->o->errors, file);
+        char *path = cli_path_join(e->o->errors, file);
         free(file);
         if (unet_png_write(path, &im, NULL, 0) != UNET_OK)
             fail(e, lt->index, "error map not written: %s", unet_last_error());
