@@ -238,7 +238,7 @@ static int evaluate_scenes(const eval_options *o, scene_pairs *sp, int input_fai
     e->run.seconds = eval_now_seconds() - t0;
     e->run.interrupted = stopped;
     if (stopped)
-        fprintf(stderr, "%s" PROG ": eval_interrupted; the metrics cover the %d images evaluated\n",
+        fprintf(stderr, "%s" PROG ": interrupted; the metrics cover the %d images evaluated\n",
                 !o->quiet && isatty(2) ? "\r\033[K" : "", e->run.evaluated);
     unet_metrics *m = malloc(sizeof *m);
     if (!m) {

@@ -339,7 +339,7 @@ static void scene_table(FILE *f, const evaluator *e, const unet_metrics *m)
             body++;
     fprintf(f, PROG ": %s on %s (whole images, %dx%d windows, overlap %d)\n", r->model, r->tiles, e->tile, e->tile,
             e->overlap);
-    fprintf(f, "%d of %d images evaluated%s", r->evaluated, r->selected, r->interrupted ? " (eval_interrupted)" : "");
+    fprintf(f, "%d of %d images evaluated%s", r->evaluated, r->selected, r->interrupted ? " (interrupted)" : "");
     if (r->failed)
         fprintf(f, ", %d failed", r->failed);
     fprintf(f, "; %" PRIu64 " pixels counted, %" PRIu64 " ignored (ignore colours or label %d)", m->total,
@@ -480,7 +480,7 @@ int eval_tile_mode_run(const eval_options *o, tile_list *tiles)
     e->run.seconds = eval_now_seconds() - t0;
     e->run.interrupted = eval_interrupted != 0;
     if (eval_interrupted)
-        fprintf(stderr, PROG ": eval_interrupted after %d of %d tiles; the metrics cover the tiles evaluated\n", i,
+        fprintf(stderr, PROG ": interrupted after %d of %d tiles; the metrics cover the tiles evaluated\n", i,
                 tiles->n);
 
     if (!e->cm.counts && e->k_hint > 0 && eval_ensure_matrix(e, e->k_hint) != 0)
