@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unet/mask.h>
 #include <unet/scene.h>
 #include <unet/tiling.h>
 
@@ -162,17 +163,8 @@ static void fill_input(unet_scene *s, size_t first, int n, int flip)
 static int emit_row(void *ctx, int y, const float *probs)
 {
     unet_scene *s = ctx;
-    int w = s->width, classes = s->classes;
-    for (int x = 0; x < w; x++) {
-        int best = 0;
-        float bv = probs[x];
-        for (int k = 1; k < classes; k++)
-            if (probs[(size_t)k * w + x] > bv) {
-                bv = probs[(size_t)k * w + x];
-                best = k;
-            }
-        s->mask_row[x] = (uint8_t)best;
-    }
+    const int w = s->width;
+    unet_mask_argmax(probs, s->classes, (size_t)w, (size_t)w, 1, s->mask_row);
     if (s->valid_ring) { /* nodata in, nodata out */
         const uint8_t *valid = valid_row(s, y);
         for (int x = 0; x < w; x++)

@@ -28,9 +28,8 @@
 #include "infer_inputs.h"
 #include "infer_mpi.h"
 #include "infer_report.h"
-#include "mask_palette.h"
+#include "infer_tiles.h"
 #include "model_check.h"
-#include "npy_write.h"
 #include "scene_infer.h"
 #include "sha256.h"
 
@@ -199,12 +198,6 @@ static int parse_floats(const char *s, float *out, int max)
     return *s ? -1 : n;
 }
 
-typedef struct tile {
-    char path[4352];
-    char stem[1024];
-    unet_image img;
-} tile_t;
-
 typedef struct context {
     options *o;
     unet_model *model;
@@ -213,176 +206,24 @@ typedef struct context {
     char model_hash[65];
     unet_tensor_info in_info;
     infer_report *report;
-    float *input;
-    size_t input_cap;
-    float *probs;               /* tta accumulation */
-    size_t probs_cap;
+    infer_tiles tiles;          /* tile mode */
 } context;
 
-/* Fills the batch tensor from 8-bit RGB tiles (channels as the model wants). */
-static int fill_input(context *c, tile_t *tiles, int n, int channels, int flip)
-{
-    int h = tiles[0].img.height, w = tiles[0].img.width;
-    size_t need = (size_t)n * (size_t)channels * (size_t)h * (size_t)w;
-    if (need > c->input_cap) {
-        float *p = realloc(c->input, need * sizeof *p);
-        if (!p)
-            return -1;
-        c->input = p;
-        c->input_cap = need;
-    }
-    const unet_input_spec *in = &c->meta.input;
-    int nhwc = c->o->layout_override >= 0 ? c->o->layout_override : in->nhwc;
-    float scale = c->o->scale >= 0 ? c->o->scale : in->scale;
-    const float *mean = c->o->has_mean ? c->o->mean : in->mean;
-    const float *std = c->o->has_std ? c->o->std : in->std;
-    for (int b = 0; b < n; b++) {
-        const unet_image *img = &tiles[b].img;
-        for (int y = 0; y < h; y++) {
-            int sy = flip == 2 ? h - 1 - y : y;
-            for (int x = 0; x < w; x++) {
-                int sx = flip == 1 ? w - 1 - x : x;
-                const uint8_t *px = img->pixels + ((size_t)sy * w + sx) * (size_t)img->channels;
-                for (int ch = 0; ch < channels; ch++) {
-                    int src = img->channels >= 3 ? ch : 0;
-                    float v = ((float)px[src < img->channels ? src : 0] * scale - mean[ch & 3]) / std[ch & 3];
-                    size_t idx = nhwc ? (((size_t)b * h + y) * w + x) * channels + ch
-                                      : (((size_t)b * channels + ch) * h + y) * w + x;
-                    c->input[idx] = v;
-                }
-            }
-        }
-    }
-    return 0;
-}
-
-/* Softmax-agnostic: masks come from argmax over the class axis of output 0. */
-static void accumulate(context *c, const unet_tensor *out, int nhwc, int n, int classes, int h, int w, int flip,
-                       float weight)
-{
-    const float *src = out->data;
-    for (int b = 0; b < n; b++)
-        for (int k = 0; k < classes; k++)
-            for (int y = 0; y < h; y++) {
-                int sy = flip == 2 ? h - 1 - y : y;
-                for (int x = 0; x < w; x++) {
-                    int sx = flip == 1 ? w - 1 - x : x;
-                    size_t si = nhwc ? (((size_t)b * h + sy) * w + sx) * classes + k
-                                     : (((size_t)b * classes + k) * h + sy) * w + sx;
-                    size_t di = (((size_t)b * classes + k) * h + y) * w + x;
-                    c->probs[di] += weight * src[si];
-                }
-            }
-}
-
-static int process_batch(context *c, tile_t *tiles, int n)
+/* The model's input scaling and layout with --layout, --scale, --mean and
+ * --std applied. */
+static unet_input_spec input_spec(const context *c)
 {
     const options *o = c->o;
-    int h = tiles[0].img.height, w = tiles[0].img.width;
-    int nhwc = o->layout_override >= 0 ? o->layout_override : c->meta.input.nhwc;
-    int channels = 3;
-    if (c->in_info.rank == 4) {
-        int64_t cdim = nhwc ? c->in_info.dims[3] : c->in_info.dims[1];
-        if (cdim > 0)
-            channels = (int)cdim;
-    }
-    unet_tensor in = { UNET_DTYPE_FLOAT, 4, { n, nhwc ? h : channels, nhwc ? w : h, nhwc ? channels : w }, NULL };
-    int passes = o->tta ? 3 : 1;
-    int classes = 0;
-    for (int pass = 0; pass < passes; pass++) {
-        if (fill_input(c, tiles, n, channels, pass) != 0)
-            return infer_report_batch_error(c->report, tiles[0].path, "out of memory"), -1;
-        in.data = c->input;
-        if (unet_session_run(c->sess, &in, 1) != UNET_OK) {
-            for (int b = 0; b < n; b++)
-                infer_report_failure(c->report, tiles[b].path, unet_last_error());
-            return -1;
-        }
-        unet_tensor out;
-        unet_session_output(c->sess, 0, &out);
-        if (out.dtype != UNET_DTYPE_FLOAT || out.rank != 4 || out.dims[0] != n ||
-            (nhwc ? out.dims[1] != h || out.dims[2] != w : out.dims[2] != h || out.dims[3] != w)) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "model output 0 is not float32 %s [N, classes, %d, %d] for this tile size", nhwc ? "NHWC" : "NCHW", h, w);
-            for (int b = 0; b < n; b++)
-                infer_report_failure(c->report, tiles[b].path, msg);
-            return -1;
-        }
-        classes = (int)(nhwc ? out.dims[3] : out.dims[1]);
-        if (classes < 1 || classes > 255) {
-            for (int b = 0; b < n; b++)
-                infer_report_failure(c->report, tiles[b].path, "model output has more than 255 classes");
-            return -1;
-        }
-        size_t need = (size_t)n * classes * h * w;
-        if (pass == 0) {
-            if (need > c->probs_cap) {
-                float *p = realloc(c->probs, need * sizeof *p);
-                if (!p)
-                    return -1;
-                c->probs = p;
-                c->probs_cap = need;
-            }
-            memset(c->probs, 0, need * sizeof *c->probs);
-        }
-        accumulate(c, &out, nhwc, n, classes, h, w, pass, 1.0f / (float)passes);
-    }
-    uint8_t *mask = malloc((size_t)h * w);
-    if (!mask)
-        return -1;
-    uint8_t palette[256 * 3];
-    mask_palette(&c->meta, classes, palette);
-    unet_png_text text[1] = { { "unet:model", c->model_hash } };
-    for (int b = 0; b < n; b++) {
-        const float *p = c->probs + (size_t)b * classes * h * w;
-        size_t plane = (size_t)h * w;
-        for (size_t i = 0; i < plane; i++) {
-            int best = 0;
-            float bv = p[i];
-            for (int k = 1; k < classes; k++)
-                if (p[(size_t)k * plane + i] > bv) {
-                    bv = p[(size_t)k * plane + i];
-                    best = k;
-                }
-            mask[i] = (uint8_t)best;
-        }
-        char path[4096 + 1100];
-        int failed = 0;
-        if (o->probs) {
-            snprintf(path, sizeof path, "%s/%s.probs.npy", o->out, tiles[b].stem);
-            if (npy_write_f16(path, p, classes, h, w) != UNET_OK) {
-                infer_report_failure(c->report, tiles[b].path, unet_last_error());
-                failed = 1;
-            }
-        }
-        if (!failed && o->overlay) {
-            unet_image ov = { w, h, 3, malloc(plane * 3) };
-            if (ov.pixels) {
-                for (size_t i = 0; i < plane; i++)
-                    for (int ch = 0; ch < 3; ch++) {
-                        const unet_image *src = &tiles[b].img;
-                        int sv = src->pixels[i * (size_t)src->channels + (src->channels >= 3 ? ch : 0)];
-                        ov.pixels[i * 3 + ch] = (uint8_t)((sv + palette[3 * mask[i] + ch]) / 2);
-                    }
-                snprintf(path, sizeof path, "%s/%s.overlay.png", o->out, tiles[b].stem);
-                if (unet_png_write(path, &ov, NULL, 0) != UNET_OK) {
-                    infer_report_failure(c->report, tiles[b].path, unet_last_error());
-                    failed = 1;
-                }
-                free(ov.pixels);
-            }
-        }
-        /* The mask goes last: its presence marks the tile as done. */
-        snprintf(path, sizeof path, "%s/%s.png", o->out, tiles[b].stem);
-        if (!failed && unet_png_write_indexed(path, w, h, mask, palette, classes, text, 1) != UNET_OK) {
-            infer_report_failure(c->report, tiles[b].path, unet_last_error());
-            failed = 1;
-        }
-        if (!failed)
-            infer_report_done(c->report);
-    }
-    free(mask);
-    return 0;
+    unet_input_spec spec = c->meta.input;
+    if (o->layout_override >= 0)
+        spec.nhwc = o->layout_override;
+    if (o->scale >= 0)
+        spec.scale = o->scale;
+    if (o->has_mean)
+        memcpy(spec.mean, o->mean, sizeof spec.mean);
+    if (o->has_std)
+        memcpy(spec.std, o->std, sizeof spec.std);
+    return spec;
 }
 
 /* 1: the mask at out_path was written by this model (skip it); 0: absent,
@@ -447,16 +288,17 @@ static void run_scenes(context *c, input_list *files)
     so.overlap = o->overlap;
     so.batch = o->batch;
     so.tta = o->tta;
-    so.nhwc = o->layout_override >= 0 ? o->layout_override : c->meta.input.nhwc;
+    const unet_input_spec spec = input_spec(c);
+    so.nhwc = spec.nhwc;
     so.channels = 3;
     if (c->in_info.rank == 4) {
         int64_t cdim = so.nhwc ? c->in_info.dims[3] : c->in_info.dims[1];
         if (cdim > 0 && cdim <= 4096)
             so.channels = (int)cdim;
     }
-    so.scale = o->scale >= 0 ? o->scale : c->meta.input.scale;
-    memcpy(so.mean, o->has_mean ? o->mean : c->meta.input.mean, sizeof so.mean);
-    memcpy(so.std, o->has_std ? o->std : c->meta.input.std, sizeof so.std);
+    so.scale = spec.scale;
+    memcpy(so.mean, spec.mean, sizeof so.mean);
+    memcpy(so.std, spec.std, sizeof so.std);
     so.probs = o->probs;
     so.overlay = o->overlay;
     so.model_hash = c->model_hash;
@@ -574,11 +416,20 @@ static int run(options *o, input_list *files)
                                    o->quiet || infer_mpi_rank(g_mpi) != 0);
     if (o->scene)
         run_scenes(&c, files);
-    tile_t *tiles = o->scene ? NULL : calloc((size_t)o->batch, sizeof *tiles);
+    const unet_input_spec spec = input_spec(&c);
+    tile_batch_init(&c.tiles.tb, c.sess, &spec, &c.in_info);
+    c.tiles.meta = &c.meta;
+    c.tiles.model_hash = c.model_hash;
+    c.tiles.out_dir = o->out;
+    c.tiles.tta = o->tta;
+    c.tiles.probs = o->probs;
+    c.tiles.overlay = o->overlay;
+    c.tiles.report = c.report;
+    infer_tile *tiles = o->scene ? NULL : calloc((size_t)o->batch, sizeof *tiles);
     int n = 0;
     for (int i = 0; !o->scene && i <= files->n && !interrupted; i++) {
         int flush = i == files->n;
-        tile_t t;
+        infer_tile t;
         if (!flush && !infer_mpi_mine(g_mpi, i))
             continue;
         if (!flush) {
@@ -600,7 +451,7 @@ static int run(options *o, input_list *files)
                 flush = 2; /* a different size starts a new batch */
         }
         if ((flush && n > 0) || n == o->batch) {
-            process_batch(&c, tiles, n);
+            infer_tiles_run(&c.tiles, tiles, n);
             for (int b = 0; b < n; b++)
                 unet_image_free(&tiles[b].img);
             n = 0;
@@ -615,8 +466,7 @@ static int run(options *o, input_list *files)
     if (o->profile && infer_mpi_rank(g_mpi) == 0)
         infer_report_profile(c.sess, stderr);
     infer_report_free(c.report);
-    free(c.input);
-    free(c.probs);
+    infer_tiles_free(&c.tiles);
     unet_session_free(c.sess);
     unet_model_free(c.model);
     return status;

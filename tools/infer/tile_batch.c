@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unet/mask.h>
+
 #include "error.h"
 #include "tile_batch.h"
 
@@ -93,18 +95,7 @@ void tile_batch_argmax(const unet_tensor *out, int nhwc, int b, int classes, int
     size_t plane = (size_t)h * (size_t)w;
     const float *tile = src + (size_t)b * (size_t)classes * plane;
     /* NCHW: class k of pixel i at k * plane + i; NHWC: at i * classes + k. */
-    size_t class_stride = nhwc ? 1 : plane, pixel_stride = nhwc ? (size_t)classes : 1;
-    for (size_t i = 0; i < plane; i++) {
-        const float *p = tile + i * pixel_stride;
-        int best = 0;
-        float bv = p[0];
-        for (int k = 1; k < classes; k++)
-            if (p[(size_t)k * class_stride] > bv) {
-                bv = p[(size_t)k * class_stride];
-                best = k;
-            }
-        mask[i] = (uint8_t)best;
-    }
+    unet_mask_argmax(tile, classes, plane, nhwc ? 1 : plane, nhwc ? (size_t)classes : 1, mask);
 }
 
 unet_status tile_batch_predict(tile_batch *tb, const unet_image *const *images, int n,

@@ -1,7 +1,7 @@
 /* Running a segmentation model on a batch of equally sized tiles: 8-bit pixels
  * scaled as the model's metadata says into one float tensor (NCHW or NHWC),
  * one run, then the class of every pixel by argmax over output 0.
- * Shared by unet-eval (and meant for unet-infer, whose loop it was taken from). */
+ * Shared by unet-infer (tile mode, infer_tiles.c) and unet-eval. */
 #ifndef UNET_TOOLS_TILE_BATCH_H
 #define UNET_TOOLS_TILE_BATCH_H
 
