@@ -15,10 +15,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <unet/palette.h>
+
 #include "atomic_file.h"
 #include "error.h"
 #include "export_onnx.h"
+#include "json_check.h"
 #include "onnx.pb-c.h"
+#include "text_format.h"
 
 enum {
     MAX_DEPTH = 6,
@@ -104,258 +108,26 @@ static int host_is_little_endian(void)
     return first == 1;
 }
 
-/* ---- text checks and JSON ----------------------------------------------------- */
-
-/* Protobuf strings and JSON must be UTF-8: reject overlong forms, surrogates
- * and code points beyond U+10FFFF. */
-static int utf8_valid(const char *str)
+/* ["a","b",...] into b. */
+static void json_string_array(sbuf *b, const char *const *items, int n)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    while (*s) {
-        unsigned c = *s;
-        int extra;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            s++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            extra = 1; cp = c & 0x1F; min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            extra = 2; cp = c & 0x0F; min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            extra = 3; cp = c & 0x07; min = 0x10000;
-        } else {
-            return 0;
-        }
-        for (int i = 1; i <= extra; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        s += extra + 1;
-    }
-    return 1;
-}
-
-static int is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int color_valid(const char *s)
-{
-    if (strlen(s) != 7 || s[0] != '#')
-        return 0;
-    for (int i = 1; i < 7; i++)
-        if (!is_hex(s[i]))
-            return 0;
-    return 1;
-}
-
-/* A JSON syntax check (RFC 8259), so a malformed training summary is caught
- * here rather than by whoever reads the model. Nesting is capped. */
-typedef struct json_cursor {
-    const char *p;
-    int depth;
-} json_cursor;
-
-static void json_ws(json_cursor *c)
-{
-    while (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')
-        c->p++;
-}
-
-static int json_string(json_cursor *c)
-{
-    if (*c->p != '"')
-        return 0;
-    c->p++;
-    for (;;) {
-        unsigned char ch = (unsigned char)*c->p;
-        if (ch == '"') {
-            c->p++;
-            return 1;
-        }
-        if (ch < 0x20)
-            return 0; /* also the terminating NUL */
-        if (ch == '\\') {
-            c->p++;
-            if (*c->p == 'u') {
-                for (int i = 1; i <= 4; i++)
-                    if (!is_hex(c->p[i]))
-                        return 0;
-                c->p += 5;
-                continue;
-            }
-            if (!*c->p || !strchr("\"\\/bfnrt", *c->p))
-                return 0;
-        }
-        c->p++;
-    }
-}
-
-static int json_digits(json_cursor *c)
-{
-    const char *start = c->p;
-    while (*c->p >= '0' && *c->p <= '9')
-        c->p++;
-    return c->p > start;
-}
-
-static int json_number(json_cursor *c)
-{
-    if (*c->p == '-')
-        c->p++;
-    if (*c->p == '0')
-        c->p++;
-    else if (!json_digits(c))
-        return 0;
-    if (*c->p == '.') {
-        c->p++;
-        if (!json_digits(c))
-            return 0;
-    }
-    if (*c->p == 'e' || *c->p == 'E') {
-        c->p++;
-        if (*c->p == '+' || *c->p == '-')
-            c->p++;
-        if (!json_digits(c))
-            return 0;
-    }
-    return 1;
-}
-
-static int json_value(json_cursor *c);
-
-static int json_container(json_cursor *c, char close, int is_object)
-{
-    if (++c->depth > 64)
-        return 0;
-    c->p++;
-    json_ws(c);
-    if (*c->p == close) {
-        c->p++;
-        c->depth--;
-        return 1;
-    }
-    for (;;) {
-        json_ws(c);
-        if (is_object) {
-            if (!json_string(c))
-                return 0;
-            json_ws(c);
-            if (*c->p != ':')
-                return 0;
-            c->p++;
-        }
-        if (!json_value(c))
-            return 0;
-        json_ws(c);
-        if (*c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (*c->p != close)
-            return 0;
-        c->p++;
-        c->depth--;
-        return 1;
-    }
-}
-
-static int json_value(json_cursor *c)
-{
-    json_ws(c);
-    switch (*c->p) {
-    case '{': return json_container(c, '}', 1);
-    case '[': return json_container(c, ']', 0);
-    case '"': return json_string(c);
-    case 't': return strncmp(c->p, "true", 4) == 0 ? (c->p += 4, 1) : 0;
-    case 'f': return strncmp(c->p, "false", 5) == 0 ? (c->p += 5, 1) : 0;
-    case 'n': return strncmp(c->p, "null", 4) == 0 ? (c->p += 4, 1) : 0;
-    default: return json_number(c);
-    }
-}
-
-static int json_valid(const char *text)
-{
-    json_cursor c = { text, 0 };
-    if (!json_value(&c))
-        return 0;
-    json_ws(&c);
-    return *c.p == '\0';
-}
-
-/* A growable string for the metadata values. */
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-    int nomem;
-} strbuf;
-
-static void sb_putn(strbuf *b, const char *s, size_t n)
-{
-    if (b->nomem)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->s, cap);
-        if (!grown) {
-            b->nomem = 1;
-            return;
-        }
-        b->s = grown;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-
-static void sb_json_string(strbuf *b, const char *s)
-{
-    sb_putn(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        switch (c) {
-        case '"': sb_puts(b, "\\\""); break;
-        case '\\': sb_puts(b, "\\\\"); break;
-        case '\n': sb_puts(b, "\\n"); break;
-        case '\r': sb_puts(b, "\\r"); break;
-        case '\t': sb_puts(b, "\\t"); break;
-        case '\b': sb_puts(b, "\\b"); break;
-        case '\f': sb_puts(b, "\\f"); break;
-        default:
-            if (c < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", c);
-                sb_puts(b, esc);
-            } else {
-                sb_putn(b, s, 1);
-            }
-        }
-    }
-    sb_putn(b, "\"", 1);
-}
-
-static void sb_json_string_array(strbuf *b, const char *const *items, int n)
-{
-    sb_puts(b, "[");
+    sb_printf(b, "[");
     for (int i = 0; i < n; i++) {
         if (i)
-            sb_puts(b, ",");
+            sb_printf(b, ",");
         sb_json_string(b, items[i]);
     }
-    sb_puts(b, "]");
+    sb_printf(b, "]");
 }
 
 /* ---- validation of what is exported --------------------------------------------- */
+
+/* "#RRGGBB", as the metadata spells colours. */
+static int color_valid(const char *s)
+{
+    uint8_t rgb[3];
+    return s[0] == '#' && unet_parse_hex_color(s, strlen(s), rgb) == UNET_OK;
+}
 
 static unet_status check_arch(const unet_arch *a)
 {
@@ -384,7 +156,7 @@ static unet_status check_meta(const unet_export_meta *m, const unet_arch *a)
         return unet_set_error(UNET_ERR_ARG, "metadata names %d classes, the network has %d",
                               m->n_classes, a->n_classes);
     for (int i = 0; m->class_names && i < m->n_classes; i++) {
-        if (!m->class_names[i] || !utf8_valid(m->class_names[i]))
+        if (!m->class_names[i] || !json_check_utf8(m->class_names[i]))
             return unet_set_error(UNET_ERR_ARG, "class name %d is missing or not UTF-8", i);
     }
     for (int i = 0; m->class_colors && i < m->n_classes; i++) {
@@ -392,9 +164,9 @@ static unet_status check_meta(const unet_export_meta *m, const unet_arch *a)
             return unet_set_error(UNET_ERR_ARG, "colour of class %d is \"%s\", expected #RRGGBB",
                                   i, m->class_colors[i] ? m->class_colors[i] : "(null)");
     }
-    if (m->training_json && !(utf8_valid(m->training_json) && json_valid(m->training_json)))
+    if (m->training_json && !(json_check_utf8(m->training_json) && json_check_text(m->training_json)))
         return unet_set_error(UNET_ERR_ARG, "the training summary is not valid UTF-8 JSON");
-    if (m->producer_version && !utf8_valid(m->producer_version))
+    if (m->producer_version && !json_check_utf8(m->producer_version))
         return unet_set_error(UNET_ERR_ARG, "the producer version is not UTF-8");
     return UNET_OK;
 }
@@ -785,16 +557,16 @@ static unet_status build_metadata(export_ctx *x, Onnx__ModelProto *model,
     if (!model->metadata_props)
         return ctx_nomem();
 
-    strbuf b = { 0 };
+    sbuf b = { 0 };
     int ok = 1;
     if (meta && meta->class_names) {
         b.len = 0;
-        sb_json_string_array(&b, meta->class_names, meta->n_classes);
+        json_string_array(&b, meta->class_names, meta->n_classes);
         ok = ok && !b.nomem && add_metadata(x, model, N_KEYS, "unet.classes", b.s);
     }
     if (ok && meta && meta->class_colors) {
         b.len = 0;
-        sb_json_string_array(&b, meta->class_colors, meta->n_classes);
+        json_string_array(&b, meta->class_colors, meta->n_classes);
         ok = ok && !b.nomem && add_metadata(x, model, N_KEYS, "unet.colors", b.s);
     }
     ok = ok && add_metadata(x, model, N_KEYS, "unet.input",
