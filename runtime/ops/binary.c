@@ -7,6 +7,7 @@
 #include "../error.h"
 #include "../ops.h"
 #include "../plan_memory.h"
+#include "broadcast.h"
 #include "plain_inputs.h"
 
 enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_POW, BIN_MAX, BIN_MIN, BIN_PRELU };
@@ -31,31 +32,6 @@ unet_status binary_check(const unet_model *m, const node_t *n)
     return UNET_OK;
 }
 
-static unet_status broadcast_shape(const tview *in, int n_in, tview *out)
-{
-    int rank = 0;
-    for (int i = 0; i < n_in; i++)
-        if (in[i].rank > rank)
-            rank = in[i].rank;
-    out->rank = rank;
-    for (int d = 0; d < rank; d++) {
-        int64_t dim = 1;
-        for (int i = 0; i < n_in; i++) {
-            int k = d - (rank - in[i].rank);
-            if (k < 0)
-                continue;
-            int64_t v = in[i].dims[k];
-            if (v == dim || v == 1)
-                continue;
-            if (dim != 1)
-                return unet_set_error(UNET_ERR_SHAPE, "shapes do not broadcast: dimension %d is %lld in one input and %lld in another", d, (long long)dim, (long long)v);
-            dim = v;
-        }
-        out->dims[d] = dim;
-    }
-    return UNET_OK;
-}
-
 static unet_status binary_shape(const node_t *n, const tview *in, int n_in, tview *out, int n_out)
 {
     (void)n_out;
@@ -66,7 +42,7 @@ static unet_status binary_shape(const node_t *n, const tview *in, int n_in, tvie
         if (in[i].dtype != in[0].dtype && bin_kind(n->op_type) != BIN_POW)
             return unet_set_error(UNET_ERR_SHAPE, "input %d is %s, input 0 is %s", i, unet_dtype_name(in[i].dtype), unet_dtype_name(in[0].dtype));
     out[0].dtype = in[0].dtype;
-    return broadcast_shape(in, n_in, &out[0]);
+    return bc_shape(in, n_in, &out[0]);
 }
 
 static double load(const tview *t, int64_t i)

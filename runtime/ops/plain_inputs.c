@@ -32,3 +32,20 @@ unet_status plain_read_int_list(const tview *v, const char *what, int64_t *out, 
     *count = (int)k;
     return UNET_OK;
 }
+
+int64_t plain_numel(const tview *v)
+{
+    int64_t n = 1;
+    for (int d = 0; d < v->rank; d++)
+        n *= v->dims[d];
+    return n;
+}
+
+int plain_omitted(const tview *v) { return v->dtype == UNET_DTYPE_UNDEFINED; }
+
+unet_status plain_known_size(int dtype)
+{
+    if (unet_dtype_size(dtype) == 0 || dtype == UNET_DTYPE_STRING)
+        return unet_set_error(UNET_ERR_UNSUPPORTED, "type %s is not supported", unet_dtype_name(dtype));
+    return UNET_OK;
+}

@@ -16,4 +16,11 @@ int plain_number_type(int dtype);
 unet_status plain_read_int_list(const tview *v, const char *what, int64_t *out, int max,
                                 int *count);
 
+/* Elements of a view (1 for rank 0). */
+int64_t plain_numel(const tview *v);
+/* An omitted optional input shows as a view of undefined type. */
+int plain_omitted(const tview *v);
+/* UNET_ERR_UNSUPPORTED for element types without a fixed size (string). */
+unet_status plain_known_size(int dtype);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "atomic_file.h"
 #include "error.h"
+#include "half.h"
 #include "npy_rows.h"
 #include "npy_write.h"
 
@@ -106,7 +107,7 @@ unet_status npy_rows_write(npy_rows *n, int y, const float *row)
         return unet_set_error(UNET_ERR_ARG, "%s: row %d outside 0..%d", n->path, y, n->height - 1);
     for (int k = 0; k < n->classes; k++) {
         for (int x = 0; x < n->width; x++)
-            n->buf[x] = float_to_half(row[(size_t)k * n->width + x]);
+            n->buf[x] = unet_half_from_float(row[(size_t)k * n->width + x]);
         size_t offset = n->data_offset + (((size_t)k * n->height + (size_t)y) * n->width) * 2;
         if (write_all(n->fd, n->buf, (size_t)n->width * 2, (off_t)offset) != 0) {
             n->broken = 1;

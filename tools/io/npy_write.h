@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <unet/unet.h>
 
-uint16_t float_to_half(float f);
 /* Writes data (c x h x w floats) as '<f2' with shape (c, h, w), atomically. */
 unet_status npy_write_f16(const char *path, const float *data, int c, int h, int w);
 
