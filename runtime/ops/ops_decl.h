@@ -43,7 +43,7 @@ unet_status constant_of_shape_build(plan_t *p, const node_t *n);
 unet_status range_build(plan_t *p, const node_t *n);
 /* transpose.c */
 unet_status transpose_build(plan_t *p, const node_t *n);
-/* gather_slice.c */
+/* index_ops.c */
 unet_status gather_shape(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
 unet_status gather_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
 unet_status slice_check(const unet_model *m, const node_t *n);
@@ -54,8 +54,10 @@ unet_status pad_shape(const node_t *n, const tview *in, int n_in, tview *out, in
 unet_status pad_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
 unet_status tile_shape(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
 unet_status tile_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
+/* cast.c */
 unet_status cast_check(const unet_model *m, const node_t *n);
 unet_status cast_build(plan_t *p, const node_t *n);
+/* select_compare.c */
 unet_status where_shape(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
 unet_status where_run(const node_t *n, const tview *in, int n_in, tview *out, int n_out);
 unet_status compare_check(const unet_model *m, const node_t *n);
