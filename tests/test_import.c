@@ -2,7 +2,10 @@
  * message that says what is wrong and where (file, tensor, node, expected vs
  * found), and loads the same bytes from memory exactly as from a file. Every
  * model is built here with protobuf-c, one defect at a time, on top of a
- * small valid Conv -> Relu model that is itself checked to load and run. */
+ * small valid Conv -> Relu model that is itself checked to load and run.
+ *
+ * Over 800 lines on purpose: one defect per case, all on the same valid
+ * base model and its protobuf-c builders defined first. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>

@@ -6,7 +6,12 @@
  *
  * Tolerance: |got - want| <= 1e-4 * mag + 1e-6, where mag is the sum of the
  * magnitudes of the terms that make up the value (|want| for element-wise ops),
- * so a sum that cancels to near zero is judged by the size of its terms. */
+ * so a sum that cancels to near zero is judged by the size of its terms.
+ *
+ * Over 800 lines on purpose: one case table per operator family, all on the
+ * shared model runner and comparison above them and the Conv geometry that
+ * pooling and the fused chains reuse; split, they would need those exported
+ * to each part. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
