@@ -184,7 +184,8 @@ static unet_status train_step(loop *L, double *lr_out)
     double loss = 0;
     uint64_t correct = 0, counted = 0;
     UNET_TRY(net_forward(L->net, b->x, 1));
-    UNET_TRY(net_loss(L->net, b->y, L->o->class_weights, L->o->ignore_label, &loss));
+    UNET_TRY(net_loss_spec(L->net, &L->o->loss, b->y, L->o->class_weights, L->o->ignore_label,
+                           &loss));
     if (L->dist)
         global_loss(L, b->y, &loss, &correct, &counted);
     if (!isfinite(loss))
@@ -464,6 +465,13 @@ unet_status train_run(const train_data *d, const train_options *o, train_state *
                                   "multiple of %d",
                                   o->batch, L.size, L.size);
         L.lb = o->batch / L.size;
+        /* global_loss rescales a sum over pixels; Dice and Lovász are not one. */
+        if (o->loss.kind != LOSS_CE)
+            return unet_set_error(UNET_ERR_ARG,
+                                  "--loss %s is a loss of the whole batch and cannot be split "
+                                  "over %d processes: train it in one process (only --loss ce "
+                                  "runs data-parallel)",
+                                  loss_kind_name(o->loss.kind), L.size);
     }
     L.hw = (size_t)d->width * (size_t)d->height;
     L.spe = train_steps_per_epoch(d->n_train, o->batch);

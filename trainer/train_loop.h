@@ -31,6 +31,7 @@
 #include "checkpoint.h"
 #include "data.h"
 #include "dist_hooks.h"
+#include "loss.h"
 #include "schedule.h"
 
 /* Data-parallel runs compare a checksum of every rank's weights this often
@@ -95,6 +96,8 @@ typedef struct train_options {
     double time_budget;  /* seconds of this session; 0: none */
     lr_schedule schedule;
     const float *class_weights; /* n_classes, or NULL */
+    loss_spec loss; /* the training loss (zero: cross-entropy); validation loss is always
+                       cross-entropy, comparable across losses */
     int ignore_label;
     int augment;
     uint64_t early_stop; /* epochs without a better val mIoU before stopping; 0: off */

@@ -21,6 +21,9 @@ typedef struct options {
     long step_size;
     double gamma;
     const char *class_weights;
+    int loss;           /* loss_kind (loss.h) */
+    double loss_weight; /* of Dice/Lovász beside cross-entropy */
+    int loss_weight_set;
     int ignore_label;
     const char *val_fold, *folds_file, *val_dir;
     double val_fraction;

@@ -332,6 +332,9 @@ static void config_json(const options *o, const unet_arch *a, sbuf *b)
     }
     sb_printf(b, ",\"class_weights\":");
     sb_json_string(b, o->class_weights);
+    sb_printf(b, ",\"loss\":\"%s\"", loss_kind_name(o->loss));
+    if (o->loss == LOSS_CE_DICE || o->loss == LOSS_CE_LOVASZ)
+        sb_printf(b, ",\"loss_weight\":%.6g", o->loss_weight);
     sb_printf(b, ",\"ignore_label\":%d,\"augment\":%s,\"seed\":%llu,\"threads\":%d",
               o->ignore_label, o->augment ? "true" : "false", (unsigned long long)o->seed,
               o->threads > 0 ? o->threads : omp_get_max_threads());
@@ -792,7 +795,8 @@ static int run_search(app *a)
                     .force = o->force, .stop = &stop_flag, .message = search_message};
     c.base = (grid_config){.lr = o->lr, .filters = o->filters, .depth = o->depth,
                            .batchnorm = o->batchnorm, .dropout = o->dropout,
-                           .weight_decay = o->weight_decay};
+                           .weight_decay = o->weight_decay,
+                           .loss = {.kind = o->loss, .weight = o->loss_weight}};
     if (snprintf(c.base.class_weights, sizeof c.base.class_weights, "%s", o->class_weights) >=
         (int)sizeof c.base.class_weights) {
         err("--class-weights: too long");
@@ -1014,6 +1018,7 @@ static int run(app *a)
     train_options topt = {.batch = (int)o->batch, .epochs = (uint64_t)o->epochs,
                           .max_steps = o->max_steps, .time_budget = o->time_budget,
                           .schedule = sched, .class_weights = a->class_weights,
+                          .loss = {.kind = o->loss, .weight = o->loss_weight},
                           .ignore_label = o->ignore_label, .augment = o->augment,
                           .early_stop = (uint64_t)o->early_stop, .checkpoint_path = a->p.ckpt,
                           .config_json = a->config.s, .stop = &stop_flag, .user = &ctx,
