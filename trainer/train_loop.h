@@ -100,6 +100,10 @@ typedef struct train_options {
                        cross-entropy, comparable across losses */
     int ignore_label;
     int augment;
+    /* > 0: an epoch is this many random crops from the training tiles' scene
+     * images (crops.h; ceil(crops / batch) steps) instead of one pass over
+     * the tiles. Crops of epoch e come from (seed, e, sample). */
+    uint64_t crops_per_epoch;
     uint64_t early_stop; /* epochs without a better val mIoU before stopping; 0: off */
     const char *checkpoint_path; /* NULL: no checkpoints */
     const char *config_json;     /* stored in checkpoints */
@@ -123,6 +127,8 @@ typedef struct train_result {
 } train_result;
 
 uint64_t train_steps_per_epoch(int n_train, int batch);
+/* The steps of an epoch of opt on data (tiles or crops_per_epoch). */
+uint64_t train_epoch_steps(const train_data *data, const train_options *opt);
 /* min(epochs x steps per epoch, max_steps when set): the length cosine plans for. */
 uint64_t train_planned_steps(uint64_t epochs, uint64_t steps_per_epoch, uint64_t max_steps);
 

@@ -11,6 +11,7 @@
 
 #include "cli_message.h"
 #include "cli_number.h"
+#include "crops.h"
 #include "loss.h"
 #include "optimizer.h"
 #include "schedule.h"
@@ -103,6 +104,18 @@ static void usage(FILE *f)
 "                        of tile and mask, brightness +-0.1, contrast x0.85..1.15,\n"
 "                        saturation x0.8..1.2 and per-channel gain x0.94..1.06;\n"
 "                        drawn from the seed, epoch and sample)\n"
+"  --crops-per-epoch N   an epoch is N random crops, ceil(N / --batch) steps,\n"
+"                        instead of one pass over the tiles (default: off). The\n"
+"                        training tiles of each source image are laid out again\n"
+"                        by unet-tile's names (SCENE__IMAGE__yY_xX, the window's\n"
+"                        origin); a crop is a window at any position, s x the\n"
+"                        tile size with s uniform in 0.75..1.25, resampled to the\n"
+"                        tile size (bilinear for the picture, nearest for the\n"
+"                        mask); pixels no training tile covers are black and\n"
+"                        ignored, a tile without that suffix is an image of its\n"
+"                        own. Drawn from the seed, epoch and sample, then\n"
+"                        augmented as tiles are (see --no-augment); validation\n"
+"                        uses whole tiles. Not with --cv, --grid or --budget\n"
 "Validation (whole scenes or folds, never single tiles):\n"
 "  --val-fold K          tiles whose fold is K are validation (folds file)\n"
 "  --folds-file PATH     NAME<TAB>SCENE<TAB>FOLD (default TILES/folds.tsv)\n"
@@ -203,7 +216,8 @@ enum {
     OPT_CLASS_WEIGHTS, OPT_IGNORE_LABEL, OPT_VAL_FOLD, OPT_FOLDS_FILE, OPT_VAL, OPT_VAL_DIR,
     OPT_NO_AUGMENT, OPT_SEED, OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_FORCE, OPT_INIT,
     OPT_EARLY_STOP, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_MAX_STEPS,
-    OPT_TIME_BUDGET, OPT_CV, OPT_GRID, OPT_BUDGET, OPT_REPORT, OPT_LOSS, OPT_LOSS_WEIGHT
+    OPT_TIME_BUDGET, OPT_CV, OPT_GRID, OPT_BUDGET, OPT_REPORT, OPT_LOSS, OPT_LOSS_WEIGHT,
+    OPT_CROPS_PER_EPOCH
 };
 
 /* The shared parsers (cli_number.h) with unet-train's messages. */
@@ -260,6 +274,7 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
         {"val", required_argument, NULL, OPT_VAL},
         {"val-dir", required_argument, NULL, OPT_VAL_DIR},
         {"no-augment", no_argument, NULL, OPT_NO_AUGMENT},
+        {"crops-per-epoch", required_argument, NULL, OPT_CROPS_PER_EPOCH},
         {"seed", required_argument, NULL, OPT_SEED},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
@@ -377,6 +392,11 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
             break;
         case OPT_VAL_DIR: o->val_dir = optarg; break;
         case OPT_NO_AUGMENT: o->augment = 0; break;
+        case OPT_CROPS_PER_EPOCH:
+            if (parse_long("--crops-per-epoch", optarg, 1, CROPS_PER_EPOCH_MAX,
+                           &o->crops_per_epoch))
+                return -1;
+            break;
         case OPT_SEED:
             if (parse_u64("--seed", optarg, &o->seed)) return -1;
             break;
@@ -441,6 +461,10 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
     if (search && n_val) {
         err("--cv, --grid and --budget validate on the folds themselves: leave out --val-fold, "
             "--val and --val-dir");
+        return -1;
+    }
+    if (search && o->crops_per_epoch) {
+        err("--crops-per-epoch trains single runs; --cv, --grid and --budget use the tiles");
         return -1;
     }
     if (o->early_stop && n_val == 0 && !search) {

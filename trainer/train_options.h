@@ -28,6 +28,7 @@ typedef struct options {
     const char *val_fold, *folds_file, *val_dir;
     double val_fraction;
     int augment;
+    long crops_per_epoch; /* 0: an epoch is one pass over the tiles */
     uint64_t seed;
     int threads;
     const char *checkpoint_dir;

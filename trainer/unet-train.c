@@ -338,6 +338,8 @@ static void config_json(const options *o, const unet_arch *a, sbuf *b)
     sb_printf(b, ",\"ignore_label\":%d,\"augment\":%s,\"seed\":%llu,\"threads\":%d",
               o->ignore_label, o->augment ? "true" : "false", (unsigned long long)o->seed,
               o->threads > 0 ? o->threads : omp_get_max_threads());
+    if (o->crops_per_epoch)
+        sb_printf(b, ",\"crops_per_epoch\":%ld", o->crops_per_epoch);
     sb_printf(b, ",\"validation\":");
     if (o->val_fold) {
         sb_printf(b, "{\"fold\":");
@@ -953,7 +955,8 @@ static int run(app *a)
         return EXIT_FAILED;
     }
 
-    const uint64_t spe = train_steps_per_epoch(a->split.n_train, (int)o->batch);
+    const uint64_t spe = train_steps_per_epoch(
+        o->crops_per_epoch ? (int)o->crops_per_epoch : a->split.n_train, (int)o->batch);
     lr_schedule sched = {.kind = o->schedule, .base_lr = o->lr,
                          .total_steps = train_planned_steps((uint64_t)o->epochs, spe, o->max_steps),
                          .steps_per_epoch = spe, .step_size = (uint64_t)o->step_size,
@@ -1020,6 +1023,7 @@ static int run(app *a)
                           .schedule = sched, .class_weights = a->class_weights,
                           .loss = {.kind = o->loss, .weight = o->loss_weight},
                           .ignore_label = o->ignore_label, .augment = o->augment,
+                          .crops_per_epoch = (uint64_t)o->crops_per_epoch,
                           .early_stop = (uint64_t)o->early_stop, .checkpoint_path = a->p.ckpt,
                           .config_json = a->config.s, .stop = &stop_flag, .user = &ctx,
                           .on_step = on_step, .on_epoch = on_epoch,
