@@ -80,9 +80,10 @@ static void test_layout(void **state)
         const crop_image *im = &src.images[src.tiles[i].image];
         assert_true(i >= im->first && i < im->first + im->n);
     }
+    crop_source_free(&src);
     const int bad[1] = {6};
     assert_int_equal(crop_source_build(&set, bad, 1, 64, 64, &src), UNET_ERR_ARG);
-    crop_source_free(&src);
+    assert_null(src.tiles); /* nothing left to free after a failure */
     free(set.tiles);
 }
 
