@@ -236,6 +236,12 @@ static void test_lovasz_by_hand(void **state)
     const float w13[2] = {1.0f, 3.0f};
     loss = loss_of(LOSS_LOVASZ, 1, x, lab01, w13, 1, 2, 2, g);
     assert_true(fabs(loss - 1.1 / 4) < 1e-6);
+    /* Equal errors: in both classes 0.3 at a foreground and at a background
+     * pixel; either order gives 0.3 (increments 1, 0 or 1/2, 1/2). Mean 0.3. */
+    const double pt[2] = {0.7, 0.3};
+    two_class_logits(pt, 2, x);
+    loss = loss_of(LOSS_LOVASZ, 1, x, lab01, NULL, 1, 2, 2, g);
+    assert_true(fabs(loss - 0.3) < 1e-6);
     /* Perfect prediction: 0. */
     const float perfect[4] = {1000.0f, -1000.0f, -1000.0f, 1000.0f};
     loss = loss_of(LOSS_LOVASZ, 1, perfect, lab01, NULL, 1, 2, 2, g);
