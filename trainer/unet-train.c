@@ -854,6 +854,12 @@ static int run(app *a)
                 g_size, g_size);
         return EXIT_USAGE;
     }
+    if (g_size > 1 && o->loss != LOSS_CE && !(o->cv || o->grid || o->budget > 0)) {
+        if (g_rank == 0) /* Dice and Lovász are losses of the whole batch */
+            err("--loss %s does not run data-parallel: use one process or --loss ce",
+                loss_kind_name(o->loss));
+        return EXIT_USAGE;
+    }
     if (run_paths_make(o->out, o->checkpoint_dir, &a->p) != UNET_OK) {
         err("out of memory");
         return EXIT_FAILED;
