@@ -1,5 +1,5 @@
 /* Internal interface between the image front end (image.c) and the decoders
- * (image_png.c, image_jpeg.c). */
+ * (image_png_read.c, image_jpeg.c; the PNG writers are image_png.h's). */
 #ifndef UNET_RUNTIME_IMAGE_CODECS_H
 #define UNET_RUNTIME_IMAGE_CODECS_H
 

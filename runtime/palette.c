@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -283,6 +284,30 @@ unet_status unet_palette_add_ignore(unet_palette *p, const uint8_t rgb[3])
 }
 
 void unet_palette_clear_ignore(unet_palette *p) { p->n_ignore = 0; }
+
+unet_status unet_palette_set_ignore_list(unet_palette *p, const char *list)
+{
+    unet_palette_clear_ignore(p);
+    if (strcasecmp(list, "none") == 0)
+        return UNET_OK;
+    for (const char *item = list;;) {
+        const char *end = strchr(item, ',');
+        const size_t len = end ? (size_t)(end - item) : strlen(item);
+        size_t a = 0, b = len;
+        while (a < b && item[a] == ' ')
+            a++;
+        while (b > a && item[b - 1] == ' ')
+            b--;
+        uint8_t rgb[3];
+        if (b > a && unet_parse_hex_color(item + a, b - a, rgb) != UNET_OK)
+            return unet_set_error(UNET_ERR_ARG, "'%.*s' is not #RRGGBB", (int)(b - a), item + a);
+        if (b > a) /* empty items (",,", a trailing comma) are passed over */
+            UNET_TRY(unet_palette_add_ignore(p, rgb));
+        if (!end)
+            return UNET_OK;
+        item = end + 1;
+    }
+}
 
 int unet_palette_lookup(const unet_palette *p, uint8_t r, uint8_t g, uint8_t b)
 {

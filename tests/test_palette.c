@@ -190,6 +190,27 @@ static void test_ignore_colors(void **state)
     assert_int_equal(unet_palette_lookup(&p, 0, 0, 0), -1);
 }
 
+/* --ignore-colors lists: "none", items with spaces, and the item named in
+ * errors (a bad one, and a class colour). */
+static void test_ignore_list(void **state)
+{
+    (void)state;
+    unet_palette p;
+    unet_palette_default(&p);
+    assert_int_equal(unet_palette_set_ignore_list(&p, "#FFFFFF, 123456 ,#000000"), UNET_OK);
+    assert_int_equal(p.n_ignore, 3);
+    assert_int_equal(unet_palette_lookup(&p, 0x12, 0x34, 0x56), UNET_IGNORE_LABEL);
+    assert_int_equal(unet_palette_lookup(&p, 255, 255, 255), UNET_IGNORE_LABEL);
+    assert_int_equal(unet_palette_set_ignore_list(&p, "NONE"), UNET_OK);
+    assert_int_equal(p.n_ignore, 0);
+    assert_int_equal(unet_palette_set_ignore_list(&p, "#FFFFFF,#12345"), UNET_ERR_ARG);
+    assert_string_equal(unet_last_error(), "'#12345' is not #RRGGBB");
+    assert_int_equal(unet_palette_set_ignore_list(&p, "#000000,,#FFFFFF,"), UNET_OK);
+    assert_int_equal(p.n_ignore, 2);
+    assert_int_equal(unet_palette_set_ignore_list(&p, "#6EC1E4"), UNET_ERR_ARG);
+    assert_non_null(strstr(unet_last_error(), "class 2 'Road'"));
+}
+
 /* A 4x3 colour mask whose expected ids are written out by hand. */
 static const uint8_t mask_rgb[3][4][3] = {
     {{0x3C, 0x10, 0x98}, {0x84, 0x29, 0xF6}, {0x84, 0x29, 0xF6}, {0x6E, 0xC1, 0xE4}},
@@ -326,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_write_and_read_back),
         cmocka_unit_test(test_ignore_colors),
+        cmocka_unit_test(test_ignore_list),
         cmocka_unit_test(test_map_unknown_error_and_ignore),
         cmocka_unit_test(test_map_large_matches_lookup),
         cmocka_unit_test(test_palette_mode_mask),

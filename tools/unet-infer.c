@@ -19,6 +19,7 @@
 #include <unet/meta.h>
 #include <unet/unet.h>
 
+#include "cli_files.h"
 #include "geo_options.h"
 #ifdef UNET_HAVE_GDAL
 #include "geo_mask_writer.h"
@@ -196,23 +197,6 @@ static int parse_floats(const char *s, float *out, int max)
             return -1;
     }
     return *s ? -1 : n;
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
 }
 
 typedef struct tile {
@@ -574,7 +558,7 @@ static int run(options *o, input_list *files)
         unet_model_free(c.model);
         return EXIT_USAGE;
     }
-    if (mkdir_p(o->out) != 0) {
+    if (cli_mkdir_p(o->out) != 0) {
         fprintf(stderr, "unet-infer: cannot create output folder %s: %s\n", o->out, strerror(errno));
         unet_session_free(c.sess);
         unet_model_free(c.model);

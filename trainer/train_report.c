@@ -14,7 +14,7 @@
 #include "text_file.h"
 #include "text_format.h"
 
-/* Digits of the trainer's JSON numbers (sb_num in unet-train.c): the
+/* Digits of the trainer's JSON numbers (run_json_number in run_records.c): the
  * metrics tables' data-value attributes say what the summary and
  * STEM.log.jsonl say. The epoch table and the curves come from STEM.log.csv
  * (so a resumed run shows its earlier sessions too), whose 6 digits they

@@ -9,7 +9,6 @@
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +21,6 @@
 #include <unet/palette.h>
 #include <unet/unet.h>
 
-#include "cli_message.h"
 #include "checkpoint.h"
 #include "cli_number.h"
 #include "curves.h"
@@ -35,17 +33,19 @@
 #include "optimizer.h"
 #include "run_files.h"
 #include "run_lock.h"
+#include "run_progress.h"
+#include "run_records.h"
 #include "schedule.h"
 #include "search_report.h"
 #include "text_file.h"
 #include "text_format.h"
 #include "train_loop.h"
 #include "train_options.h"
+#include "train_messages.h"
 #include "train_report.h"
+#include "train_search.h"
 
 #define PROG "unet-train"
-
-enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 3 };
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig);
@@ -70,45 +70,10 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
-static int quiet;
 /* Data-parallel runs (mpirun -np N): this process's rank; rank 0 alone
  * prints notes and writes logs, checkpoints, models and summaries. */
 static dist *g_dist;
 static int g_rank, g_size = 1;
-
-static void err(const char *fmt, ...)
-{
-    char prog[64] = PROG;
-    if (g_size > 1)
-        snprintf(prog, sizeof prog, PROG " (rank %d of %d)", g_rank, g_size);
-    va_list ap;
-    va_start(ap, fmt);
-    cli_vmessage(prog, "error", fmt, ap);
-    va_end(ap);
-}
-
-static void note(const char *fmt, ...)
-{
-    if (quiet)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    cli_vmessage(PROG, NULL, fmt, ap);
-    va_end(ap);
-}
-
-static void warn(const char *fmt, ...)
-{
-    if (quiet)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    cli_vmessage(PROG, "warning", fmt, ap);
-    va_end(ap);
-}
-
-/* A float of the summary or log as JSON (9 digits give it back exactly). */
-static void sb_num(sbuf *b, double v) { sb_json_number(b, v, 9); }
 
 /* ---- files ------------------------------------------------------------------- */
 
@@ -118,168 +83,10 @@ static int file_exists(const char *path) { return text_file_exists(path); }
 static int write_file_atomic(const char *path, const char *text, size_t len)
 {
     if (atomic_file_write_all(path, text, len) != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         return -1;
     }
     return 0;
-}
-
-/* ---- per-epoch output --------------------------------------------------------- */
-
-typedef struct run_ctx {
-    const options *o;
-    const unet_palette *pal;
-    const run_paths *p;
-    int tty;
-    int progress_shown;
-    double last_progress;
-    int log_failed; /* a log write failed (its message is already on stderr) */
-    train_epoch_report best; /* --report: the best epoch of this session */
-    int has_best;
-} run_ctx;
-
-static double wall_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void clear_progress(run_ctx *c)
-{
-    if (c->progress_shown) {
-        fprintf(stderr, "\r\033[K");
-        c->progress_shown = 0;
-    }
-}
-
-static void on_step(void *user, const train_step_info *i)
-{
-    run_ctx *c = user;
-    if (quiet || !c->tty)
-        return;
-    const double t = wall_seconds();
-    if (t - c->last_progress < 0.25 && i->step_in_epoch != i->steps_per_epoch)
-        return;
-    c->last_progress = t;
-    char eta[32];
-    format_duration(i->eta_seconds, 0, eta, sizeof eta);
-    fprintf(stderr, "\r\033[Kepoch %llu/%llu  step %llu/%llu  loss %.4f  lr %.2e  %.1f tiles/s  ETA %s",
-            (unsigned long long)i->epoch + 1, (unsigned long long)i->epochs,
-            (unsigned long long)i->step_in_epoch, (unsigned long long)i->steps_per_epoch, i->loss,
-            i->lr, i->tiles_per_second, eta);
-    c->progress_shown = 1;
-}
-
-static void print_table(run_ctx *c, const train_epoch_report *r)
-{
-    char dur[32];
-    format_duration(r->epoch_seconds, 0, dur, sizeof dur);
-    fprintf(stderr, "epoch %llu%s  step %llu  lr %.2e  train loss %.4f  train acc %.2f%%",
-            (unsigned long long)r->epoch + 1, r->partial ? " (partial)" : "",
-            (unsigned long long)r->global_step, r->lr, r->train_loss, 100 * r->train_accuracy);
-    if (!r->has_val) {
-        fprintf(stderr, "  %.1f tiles/s  %s\n", r->tiles_per_second, dur);
-        return;
-    }
-    fprintf(stderr, "  %.1f tiles/s  %s\n", r->tiles_per_second, dur);
-    fprintf(stderr, "  val loss %.4f  pixel acc %.2f%%  mIoU %.4f  macro F1 %.4f%s\n", r->val_loss,
-            100 * r->val.pixel_accuracy, r->val.mean_iou, r->val.macro_f1,
-            r->is_best ? "  * best" : "");
-    fprintf(stderr, "  %-14s %9s %9s %9s %9s %12s\n", "class", "precision", "recall", "F1", "IoU",
-            "support");
-    for (int k = 0; k < r->val.n_classes; k++) {
-        const unet_class_metrics *m = &r->val.per_class[k];
-        char v[4][16];
-        const double x[4] = {m->precision, m->recall, m->f1, m->iou};
-        for (int i = 0; i < 4; i++) /* "-": undefined (0/0), see unet/metrics.h */
-            snprintf(v[i], sizeof v[i], isfinite(x[i]) ? "%.4f" : "-", x[i]);
-        fprintf(stderr, "  %-14.14s %9s %9s %9s %9s %12llu\n", c->pal->classes[k].name, v[0],
-                v[1], v[2], v[3], (unsigned long long)m->support);
-    }
-}
-
-static unet_status on_epoch(void *user, const train_epoch_report *r)
-{
-    run_ctx *c = user;
-    clear_progress(c);
-    if (!quiet)
-        print_table(c, r);
-    if (r->is_best && r->has_val) {
-        c->best = *r;
-        c->has_best = 1;
-    }
-    const int nc = c->pal->n_classes;
-    sbuf b = {0};
-    sb_printf(&b, "%llu,%d,%llu", (unsigned long long)r->epoch + 1, r->partial,
-              (unsigned long long)r->global_step);
-    sb_csv_number(&b, r->lr);
-    sb_csv_number(&b, r->train_loss);
-    sb_csv_number(&b, r->train_accuracy);
-    sb_csv_number(&b, r->has_val ? r->val_loss : NAN);
-    sb_csv_number(&b, r->has_val ? r->val.pixel_accuracy : NAN);
-    sb_csv_number(&b, r->has_val ? r->val.mean_iou : NAN);
-    sb_csv_number(&b, r->has_val ? r->val.macro_f1 : NAN);
-    sb_printf(&b, ",%d", r->is_best);
-    sb_csv_number(&b, r->epoch_seconds);
-    sb_csv_number(&b, r->tiles_per_second);
-    for (int k = 0; k < nc; k++)
-        sb_csv_number(&b, r->has_val ? r->val.per_class[k].iou : NAN);
-    for (int k = 0; k < nc; k++)
-        sb_csv_number(&b, r->has_val ? r->val.per_class[k].f1 : NAN);
-    sb_printf(&b, "\n");
-
-    sbuf j = {0};
-    sb_printf(&j, "{\"epoch\":%llu,\"partial\":%s,\"step\":%llu,\"lr\":",
-              (unsigned long long)r->epoch + 1, r->partial ? "true" : "false",
-              (unsigned long long)r->global_step);
-    sb_num(&j, r->lr);
-    sb_printf(&j, ",\"train_loss\":");
-    sb_num(&j, r->train_loss);
-    sb_printf(&j, ",\"train_accuracy\":");
-    sb_num(&j, r->train_accuracy);
-    if (r->has_val) {
-        sb_printf(&j, ",\"val_loss\":");
-        sb_num(&j, r->val_loss);
-        sb_printf(&j, ",\"val_pixel_accuracy\":");
-        sb_num(&j, r->val.pixel_accuracy);
-        sb_printf(&j, ",\"val_miou\":");
-        sb_num(&j, r->val.mean_iou);
-        sb_printf(&j, ",\"val_macro_f1\":");
-        sb_num(&j, r->val.macro_f1);
-        sb_printf(&j, ",\"classes\":[");
-        for (int k = 0; k < nc; k++) {
-            const unet_class_metrics *m = &r->val.per_class[k];
-            sb_printf(&j, "%s{\"id\":%d,\"name\":", k ? "," : "", k);
-            sb_json_string(&j, c->pal->classes[k].name);
-            sb_printf(&j, ",\"precision\":");
-            sb_num(&j, m->precision);
-            sb_printf(&j, ",\"recall\":");
-            sb_num(&j, m->recall);
-            sb_printf(&j, ",\"f1\":");
-            sb_num(&j, m->f1);
-            sb_printf(&j, ",\"iou\":");
-            sb_num(&j, m->iou);
-            sb_printf(&j, ",\"support\":%llu}", (unsigned long long)m->support);
-        }
-        sb_printf(&j, "]");
-    }
-    sb_printf(&j, ",\"best\":%s,\"seconds\":", r->is_best ? "true" : "false");
-    sb_num(&j, r->epoch_seconds);
-    sb_printf(&j, ",\"tiles_per_second\":");
-    sb_num(&j, r->tiles_per_second);
-    sb_printf(&j, "}\n");
-
-    unet_status st = b.nomem || j.nomem ? unet_set_error(UNET_ERR_NOMEM, "epoch log: out of memory")
-                                         : run_logs_append(c->p, b.s, j.s);
-    free(b.s);
-    free(j.s);
-    if (st != UNET_OK) {
-        err("%s", unet_last_error());
-        c->log_failed = 1;
-        return UNET_ERR_IO;
-    }
-    return UNET_OK;
 }
 
 /* ---- setup helpers ------------------------------------------------------------ */
@@ -290,7 +97,7 @@ static int make_class_weights(const options *o, const tile_set *set, const tile_
 {
     double power = 0;
     if (grid_class_weights_parse(o->class_weights, n_classes, weights, &power) != UNET_OK) {
-        err("--class-weights: %s", unet_last_error());
+        train_error("--class-weights: %s", unet_last_error());
         return -1;
     }
     if (power == 0)
@@ -298,104 +105,18 @@ static int make_class_weights(const options *o, const tile_set *set, const tile_
     uint64_t counts[UNET_PALETTE_MAX_CLASSES];
     float *w = malloc((size_t)n_classes * sizeof *w);
     if (!w) {
-        err("out of memory");
+        train_error("out of memory");
         return 1;
     }
     if (tiles_class_counts(set, split->train, split->n_train, n_classes, o->ignore_label,
                            counts) != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         free(w);
         return 1;
     }
     class_weights_auto(counts, n_classes, power, w);
     *weights = w;
     return 0;
-}
-
-static void config_json(const options *o, const unet_arch *a, sbuf *b)
-{
-    sb_printf(b, "{\"depth\":%d,\"filters\":%d,\"batchnorm\":%s,\"dropout\":%.6g", a->depth,
-              a->base_filters, a->batchnorm ? "true" : "false", (double)a->dropout);
-    sb_printf(b, ",\"epochs\":%ld,\"batch\":%ld,\"optimizer\":\"%s\",\"lr\":", o->epochs, o->batch,
-              o->optimizer == OPTIM_ADAM ? "adam" : "sgd");
-    sb_num(b, o->lr);
-    if (o->optimizer == OPTIM_SGD) {
-        sb_printf(b, ",\"momentum\":");
-        sb_num(b, o->momentum);
-    }
-    sb_printf(b, ",\"weight_decay\":");
-    sb_num(b, o->weight_decay);
-    sb_printf(b, ",\"schedule\":\"%s\"", schedule_kind_name(o->schedule));
-    if (o->schedule == SCHEDULE_STEP) {
-        sb_printf(b, ",\"step_size\":%ld,\"gamma\":", o->step_size);
-        sb_num(b, o->gamma);
-    }
-    sb_printf(b, ",\"class_weights\":");
-    sb_json_string(b, o->class_weights);
-    sb_printf(b, ",\"loss\":\"%s\"", loss_kind_name(o->loss));
-    if (o->loss == LOSS_CE_DICE || o->loss == LOSS_CE_LOVASZ)
-        sb_printf(b, ",\"loss_weight\":%.6g", o->loss_weight);
-    sb_printf(b, ",\"ignore_label\":%d,\"augment\":%s,\"seed\":%llu,\"threads\":%d",
-              o->ignore_label, o->augment ? "true" : "false", (unsigned long long)o->seed,
-              o->threads > 0 ? o->threads : omp_get_max_threads());
-    if (o->crops_per_epoch)
-        sb_printf(b, ",\"crops_per_epoch\":%ld", o->crops_per_epoch);
-    sb_printf(b, ",\"validation\":");
-    if (o->val_fold) {
-        sb_printf(b, "{\"fold\":");
-        sb_json_string(b, o->val_fold);
-        sb_printf(b, "}");
-    } else if (o->val_fraction > 0) {
-        sb_printf(b, "{\"fraction\":");
-        sb_num(b, o->val_fraction);
-        sb_printf(b, "}");
-    } else if (o->val_dir) {
-        sb_printf(b, "{\"dir\":");
-        sb_json_string(b, o->val_dir);
-        sb_printf(b, "}");
-    } else {
-        sb_printf(b, "null");
-    }
-    sb_printf(b, ",\"max_steps\":%llu", (unsigned long long)o->max_steps);
-    if (g_size > 1)
-        sb_printf(b, ",\"ranks\":%d", g_size); /* another count sums in another order */
-    sb_printf(b, "}");
-}
-
-static void metrics_json(sbuf *b, const train_epoch_report *r, const unet_palette *pal)
-{
-    sb_printf(b, "{\"epoch\":%llu,\"partial\":%s,\"train_loss\":", (unsigned long long)r->epoch + 1,
-              r->partial ? "true" : "false");
-    sb_num(b, r->train_loss);
-    sb_printf(b, ",\"train_accuracy\":");
-    sb_num(b, r->train_accuracy);
-    if (r->has_val) {
-        sb_printf(b, ",\"val_loss\":");
-        sb_num(b, r->val_loss);
-        sb_printf(b, ",\"val_pixel_accuracy\":");
-        sb_num(b, r->val.pixel_accuracy);
-        sb_printf(b, ",\"val_miou\":");
-        sb_num(b, r->val.mean_iou);
-        sb_printf(b, ",\"val_macro_f1\":");
-        sb_num(b, r->val.macro_f1);
-        sb_printf(b, ",\"classes\":[");
-        for (int k = 0; k < r->val.n_classes; k++) {
-            const unet_class_metrics *m = &r->val.per_class[k];
-            sb_printf(b, "%s{\"name\":", k ? "," : "");
-            sb_json_string(b, pal->classes[k].name);
-            sb_printf(b, ",\"precision\":");
-            sb_num(b, m->precision);
-            sb_printf(b, ",\"recall\":");
-            sb_num(b, m->recall);
-            sb_printf(b, ",\"f1\":");
-            sb_num(b, m->f1);
-            sb_printf(b, ",\"iou\":");
-            sb_num(b, m->iou);
-            sb_printf(b, ",\"support\":%llu}", (unsigned long long)m->support);
-        }
-        sb_printf(b, "]");
-    }
-    sb_printf(b, "}");
 }
 
 /* ---- main --------------------------------------------------------------------- */
@@ -429,25 +150,25 @@ static int load_data(app *a)
 {
     const options *o = &a->o;
     if (tile_set_scan(o->tiles, &a->set) != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         return EXIT_USAGE;
     }
     char *folds = o->folds_file ? strdup(o->folds_file) : str_concat(o->tiles, "/folds.tsv");
     if (!folds) {
-        err("out of memory");
+        train_error("out of memory");
         return EXIT_FAILED;
     }
     if (o->folds_file || file_exists(folds)) {
         int unknown = 0;
         if (tile_set_read_folds(&a->set, folds, &unknown) != UNET_OK) {
-            err("%s", unet_last_error());
+            train_error("%s", unet_last_error());
             free(folds);
             return EXIT_USAGE;
         }
         if (unknown)
-            note("%s lists %d name(s) that are not tiles of %s; ignored", folds, unknown, o->tiles);
+            train_note("%s lists %d name(s) that are not tiles of %s; ignored", folds, unknown, o->tiles);
     } else if (o->val_fold) {
-        err("--val-fold %s needs a folds file: %s does not exist (use --folds-file)", o->val_fold,
+        train_error("--val-fold %s needs a folds file: %s does not exist (use --folds-file)", o->val_fold,
             folds);
         free(folds);
         return EXIT_USAGE;
@@ -461,18 +182,18 @@ static int load_data(app *a)
     else
         s = split_none(&a->set, &a->split);
     if (s != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         return EXIT_USAGE;
     }
     if (o->val_dir) {
         if (tile_set_scan(o->val_dir, &a->val_set) != UNET_OK) {
-            err("--val-dir: %s", unet_last_error());
+            train_error("--val-dir: %s", unet_last_error());
             return EXIT_USAGE;
         }
         free(a->split.val);
         a->split.val = malloc((size_t)a->val_set.n * sizeof *a->split.val);
         if (!a->split.val) {
-            err("out of memory");
+            train_error("out of memory");
             return EXIT_FAILED;
         }
         for (int i = 0; i < a->val_set.n; i++)
@@ -489,32 +210,32 @@ static int load_state(app *a)
     options *o = &a->o;
     const int resuming = o->resume && file_exists(a->p.ckpt);
     if (!resuming && file_exists(a->p.ckpt) && !o->force) {
-        err("%s exists: add --resume to continue that run or --force to start over", a->p.ckpt);
+        train_error("%s exists: add --resume to continue that run or --force to start over", a->p.ckpt);
         return EXIT_USAGE;
     }
     if (o->resume && !resuming)
-        note("no checkpoint at %s: starting from scratch", a->p.ckpt);
+        train_note("no checkpoint at %s: starting from scratch", a->p.ckpt);
     unet_arch arch = {.in_channels = 3, .n_classes = a->pal.n_classes, .depth = o->depth,
                       .base_filters = o->filters, .batchnorm = o->batchnorm,
                       .dropout = (float)o->dropout};
     const char *from = NULL;
     if (resuming) {
         if (checkpoint_read(a->p.ckpt, &a->st, &a->stored_config) != UNET_OK) {
-            err("%s", unet_last_error());
+            train_error("%s", unet_last_error());
             return EXIT_USAGE;
         }
         arch = a->st.params->arch;
         from = a->p.ckpt;
         if (a->st.progress.seed != o->seed) {
-            note("resuming with the checkpoint's seed %llu", (unsigned long long)a->st.progress.seed);
+            train_note("resuming with the checkpoint's seed %llu", (unsigned long long)a->st.progress.seed);
             o->seed = a->st.progress.seed;
         }
         if (o->init)
-            note("resuming: --init %s is not used", o->init);
+            train_note("resuming: --init %s is not used", o->init);
     } else if (o->init) {
         unet_arch ia;
         if (init_weights_arch(o->init, &ia) != UNET_OK) {
-            err("--init: %s", unet_last_error());
+            train_error("--init: %s", unet_last_error());
             return EXIT_USAGE;
         }
         arch.depth = ia.depth;
@@ -522,7 +243,7 @@ static int load_state(app *a)
         arch.batchnorm = ia.batchnorm;
         from = o->init;
         if (ia.in_channels != 3) {
-            err("--init %s takes %d input channels; tiles are RGB", o->init, ia.in_channels);
+            train_error("--init %s takes %d input channels; tiles are RGB", o->init, ia.in_channels);
             return EXIT_USAGE;
         }
     }
@@ -530,14 +251,14 @@ static int load_state(app *a)
         if ((o->depth_set && o->depth != arch.depth) ||
             (o->filters_set && o->filters != arch.base_filters) ||
             (o->batchnorm_set && !arch.batchnorm)) {
-            err("%s holds a U-Net of depth %d, %d filters, %s batch norm; the options ask for "
+            train_error("%s holds a U-Net of depth %d, %d filters, %s batch norm; the options ask for "
                 "another (leave --depth/--filters/--batchnorm out to take its own)",
                 from, arch.depth, arch.base_filters, arch.batchnorm ? "with" : "without");
             return EXIT_USAGE;
         }
     }
     if (resuming && arch.n_classes != a->pal.n_classes) {
-        err("%s was trained for %d classes, %s has %d", a->p.ckpt, arch.n_classes, o->tiles,
+        train_error("%s was trained for %d classes, %s has %d", a->p.ckpt, arch.n_classes, o->tiles,
             a->pal.n_classes);
         return EXIT_USAGE;
     }
@@ -548,7 +269,7 @@ static int load_state(app *a)
 
     if (resuming) {
         if (a->st.opt->cfg.kind != o->optimizer) {
-            err("%s was trained with %s; --optimizer %s cannot continue it", a->p.ckpt,
+            train_error("%s was trained with %s; --optimizer %s cannot continue it", a->p.ckpt,
                 a->st.opt->cfg.kind == OPTIM_ADAM ? "adam" : "sgd",
                 o->optimizer == OPTIM_ADAM ? "adam" : "sgd");
             return EXIT_USAGE;
@@ -558,17 +279,17 @@ static int load_state(app *a)
         return -1;
     }
     if (params_create(&arch, &a->st.params) != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         return EXIT_USAGE;
     }
     params_init_he(a->st.params, o->seed);
     if (o->init) {
         int new_head = 0;
         if (init_weights_load(o->init, a->st.params, 1, &new_head) != UNET_OK) {
-            err("--init: %s", unet_last_error());
+            train_error("--init: %s", unet_last_error());
             return EXIT_USAGE;
         }
-        note("starting from the weights of %s%s", o->init,
+        train_note("starting from the weights of %s%s", o->init,
              new_head ? " (new head: the class count differs)" : "");
     }
     optim_config oc;
@@ -576,7 +297,7 @@ static int load_state(app *a)
     oc.momentum = o->momentum;
     oc.weight_decay = o->weight_decay;
     if (optimizer_create(&oc, a->st.params, &a->st.opt) != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         return EXIT_USAGE;
     }
     train_progress_init(&a->st.progress, o->seed);
@@ -586,7 +307,7 @@ static int load_state(app *a)
 static int make_dir(const char *dir)
 {
     if (text_file_mkdir(dir) != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         return -1;
     }
     return 0;
@@ -606,9 +327,9 @@ static int export_models(app *a, const train_result *res, double train_seconds)
     sb_printf(&t, "{\"program\":\"unet-train\",\"version\":\"" UNET_VERSION_STRING
                   "\",\"epochs_completed\":%llu,\"steps\":%llu,\"seconds\":",
               (unsigned long long)pr->epoch, (unsigned long long)pr->global_step);
-    sb_num(&t, train_seconds);
+    run_json_number(&t, train_seconds);
     sb_printf(&t, ",\"best_val_miou\":");
-    sb_num(&t, a->st.best ? pr->best_miou : NAN);
+    run_json_number(&t, a->st.best ? pr->best_miou : NAN);
     sb_printf(&t, ",\"best_epoch\":");
     if (a->st.best)
         sb_printf(&t, "%lld", (long long)pr->best_epoch + 1);
@@ -617,7 +338,7 @@ static int export_models(app *a, const train_result *res, double train_seconds)
     sb_printf(&t, ",\"train_tiles\":%d,\"val_tiles\":%d,\"end\":\"%s\",\"flags\":%s}",
               a->split.n_train, a->split.n_val, train_end_name(res->end), a->config.s);
     if (t.nomem) {
-        err("out of memory");
+        train_error("out of memory");
         return -1;
     }
     unet_export_meta meta = {.n_classes = a->pal.n_classes, .class_names = names,
@@ -626,17 +347,17 @@ static int export_models(app *a, const train_result *res, double train_seconds)
     int rc = 0;
     if (unet_export_onnx(a->o.out, best, &meta) != UNET_OK ||
         unet_export_onnx(a->p.last_model, a->st.params, &meta) != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         rc = -1;
     }
     free(t.s);
     if (rc == 0) {
         if (a->st.best)
-            note("wrote %s (best validation mIoU %.4f, epoch %lld) and %s (last weights, step %llu)",
+            train_note("wrote %s (best validation mIoU %.4f, epoch %lld) and %s (last weights, step %llu)",
                  a->o.out, pr->best_miou, (long long)pr->best_epoch + 1, a->p.last_model,
                  (unsigned long long)pr->global_step);
         else
-            note("wrote %s and %s: the last weights (step %llu; no validation, so no best epoch)",
+            train_note("wrote %s and %s: the last weights (step %llu; no validation, so no best epoch)",
                  a->o.out, a->p.last_model, (unsigned long long)pr->global_step);
     }
     return rc;
@@ -663,11 +384,11 @@ static int write_summary(app *a, const train_result *res, uint64_t resumed_from)
     else
         sb_printf(&b, "null");
     sb_printf(&b, ",\"seconds\":");
-    sb_num(&b, pr->seconds);
+    run_json_number(&b, pr->seconds);
     sb_printf(&b, ",\"session_seconds\":");
-    sb_num(&b, res->seconds);
+    run_json_number(&b, res->seconds);
     sb_printf(&b, ",\"tiles_per_second\":");
-    sb_num(&b, res->tiles_per_second);
+    run_json_number(&b, res->tiles_per_second);
     sb_printf(&b, ",\"train_tiles\":%d,\"val_tiles\":%d,\"best_epoch\":", a->split.n_train,
               a->split.n_val);
     if (a->st.best)
@@ -675,13 +396,13 @@ static int write_summary(app *a, const train_result *res, uint64_t resumed_from)
     else
         sb_printf(&b, "null");
     sb_printf(&b, ",\"best_val_miou\":");
-    sb_num(&b, a->st.best ? pr->best_miou : NAN);
+    run_json_number(&b, a->st.best ? pr->best_miou : NAN);
     sb_printf(&b, ",\"class_weights\":");
     if (a->class_weights) {
         sb_printf(&b, "[");
         for (int k = 0; k < a->pal.n_classes; k++) {
             sb_printf(&b, k ? "," : "");
-            sb_num(&b, a->class_weights[k]);
+            run_json_number(&b, a->class_weights[k]);
         }
         sb_printf(&b, "]");
     } else {
@@ -689,7 +410,7 @@ static int write_summary(app *a, const train_result *res, uint64_t resumed_from)
     }
     sb_printf(&b, ",\"last_epoch\":");
     if (res->has_report)
-        metrics_json(&b, &res->last, &a->pal);
+        run_metrics_json(&b, &res->last, &a->pal);
     else
         sb_printf(&b, "null");
     if (g_size > 1) {
@@ -698,15 +419,15 @@ static int write_summary(app *a, const train_result *res, uint64_t resumed_from)
         sb_printf(&b, ",\"distributed\":{\"ranks\":%d,\"threads_per_rank\":%d,\"steps\":%llu,"
                       "\"gradient_bytes\":%zu,\"buckets\":%d,\"mpi_wait_seconds\":",
                   g_size, a->o.threads, ds.steps, ds.gradient_floats * sizeof(float), ds.buckets);
-        sb_num(&b, ds.wait_seconds);
+        run_json_number(&b, ds.wait_seconds);
         sb_printf(&b, ",\"gradient_wait_seconds\":");
-        sb_num(&b, ds.grad_seconds);
+        run_json_number(&b, ds.grad_seconds);
         sb_printf(&b, "}");
     }
     sb_printf(&b, ",\"flags\":%s}\n", a->config.s);
     int rc = 0;
     if (b.nomem) {
-        err("out of memory");
+        train_error("out of memory");
         rc = -1;
     }
     if (rc == 0 && a->o.json)
@@ -718,12 +439,12 @@ static int write_summary(app *a, const train_result *res, uint64_t resumed_from)
 }
 
 /* --report: the HTML file of the run; -1 with the reason printed. */
-static int write_report(app *a, const run_ctx *ctx, const train_result *res)
+static int write_report(app *a, const run_progress *ctx, const train_result *res)
 {
     const train_progress *pr = &a->st.progress;
     curve_log log = {0};
     if (curve_log_read(a->p.csv, &log) != UNET_OK) {
-        err("--report: %s", unet_last_error());
+        train_error("--report: %s", unet_last_error());
         return -1;
     }
     /* The best epoch's metrics when this session ran it, else the last epoch's. */
@@ -739,105 +460,10 @@ static int write_report(app *a, const run_ctx *ctx, const train_result *res)
     size_t size = 0;
     const int rc = train_report_write(a->o.report, &r, &size);
     if (rc != 0)
-        err("--report: %s", unet_last_error());
+        train_error("--report: %s", unet_last_error());
     else
-        note("wrote %s (%zu bytes)", a->o.report, size);
+        train_note("wrote %s (%zu bytes)", a->o.report, size);
     curve_log_free(&log);
-    return rc;
-}
-
-/* ---- cross-validation and search (trainer/cv_search.c) ------------------------ */
-
-static void search_message(void *user, int kind, const char *text)
-{
-    (void)user;
-    if (kind == CV_MSG_WARNING)
-        warn("%s", text);
-    else if (kind == CV_MSG_REPORT && !quiet)
-        fprintf(stderr, "%s\n", text);
-    else
-        note("%s", text);
-}
-
-/* --report after a search: the ranked table (STEM.grid.csv) and the retrain. */
-static int write_search_report(app *a, const char *summary_json)
-{
-    char *grid = str_concat(a->p.stem, ".grid.csv"); /* run() made the paths */
-    if (!grid) {
-        err("out of memory");
-        return -1;
-    }
-    search_report r = {.model_path = a->o.out, .tiles = a->o.tiles, .grid_csv = grid,
-                       .retrain_log = a->p.csv, .summary_json = summary_json, .pal = &a->pal};
-    size_t size = 0;
-    const int rc = search_report_write(a->o.report, &r, &size);
-    if (rc != 0)
-        err("--report: %s", unet_last_error());
-    else
-        note("wrote %s (%zu bytes)", a->o.report, size);
-    free(grid);
-    return rc;
-}
-
-static int run_search(app *a)
-{
-    const options *o = &a->o;
-    if (o->init) {
-        if (g_rank == 0) /* every rank finds it; one message */
-            err("--cv, --grid and --budget train from scratch (no --init)");
-        return EXIT_USAGE;
-    }
-    cv_options c = {.tiles = o->tiles, .folds_file = o->folds_file, .out = o->out,
-                    .pal = &a->pal, .grid = o->grid, .folds = (int)o->cv, .budget = o->budget,
-                    .epochs = (int)o->epochs, .batch = (int)o->batch, .optimizer = o->optimizer,
-                    .momentum = o->momentum, .schedule = o->schedule,
-                    .step_size = (int)o->step_size, .gamma = o->gamma,
-                    .ignore_label = o->ignore_label, .augment = o->augment, .seed = o->seed,
-                    .max_steps = o->max_steps, .early_stop = (int)o->early_stop,
-                    .force = o->force, .stop = &stop_flag, .message = search_message};
-    c.base = (grid_config){.lr = o->lr, .filters = o->filters, .depth = o->depth,
-                           .batchnorm = o->batchnorm, .dropout = o->dropout,
-                           .weight_decay = o->weight_decay,
-                           .loss = {.kind = o->loss, .weight = o->loss_weight}};
-    if (snprintf(c.base.class_weights, sizeof c.base.class_weights, "%s", o->class_weights) >=
-        (int)sizeof c.base.class_weights) {
-        err("--class-weights: too long");
-        return EXIT_USAGE;
-    }
-    /* Stop signals: the handlers main installed set stop_flag (c.stop). */
-    /* Under mpirun: the runs are shared out over the ranks (cv_search.h). */
-    cv_ranks ranks;
-    if (g_size > 1) {
-        dist_search_ranks(g_dist, &ranks);
-        c.ranks = &ranks;
-    }
-    cv_outcome out;
-    const unet_status s = cv_search_run(&c, &out);
-    if (s != UNET_OK) {
-        if (!out.failed_everywhere || g_rank == 0) /* the same message on every rank */
-            err("%s", unet_last_error());
-        if (out.abort_others)
-            dist_abort(g_dist, EXIT_FAILED);
-        return s == UNET_ERR_ARG ? EXIT_USAGE : EXIT_FAILED;
-    }
-    if (out.interrupted) {
-        if (g_rank == 0)
-            fprintf(stderr, PROG ": interrupted; finished runs and the checkpoint%s of the "
-                            "run%s under way are kept: the same command continues\n",
-                    g_size > 1 ? "s" : "", g_size > 1 ? "s" : "");
-        return EXIT_INTERRUPTED;
-    }
-    if (!out.summary_json)
-        return EXIT_DONE; /* ranks other than 0: rank 0 reports */
-    int rc = EXIT_DONE;
-    if (o->report && write_search_report(a, out.summary_json) != 0)
-        rc = EXIT_FAILED;
-    if (o->json)
-        printf("%s\n", out.summary_json);
-    if (o->json_file &&
-        write_file_atomic(o->json_file, out.summary_json, strlen(out.summary_json)) != 0)
-        rc = EXIT_FAILED;
-    cv_outcome_free(&out);
     return rc;
 }
 
@@ -850,45 +476,45 @@ static int run(app *a)
         omp_set_num_threads(o->threads);
     if (o->batch % g_size && !(o->cv || o->grid || o->budget > 0)) {
         if (g_rank == 0) /* every rank finds it; one message */
-            err("--batch %ld cannot be split over %d processes: give a multiple of %d", o->batch,
+            train_error("--batch %ld cannot be split over %d processes: give a multiple of %d", o->batch,
                 g_size, g_size);
         return EXIT_USAGE;
     }
     if (g_size > 1 && o->loss != LOSS_CE && !(o->cv || o->grid || o->budget > 0)) {
         if (g_rank == 0) /* Dice and Lovász are losses of the whole batch */
-            err("--loss %s does not run data-parallel: use one process or --loss ce",
-                loss_kind_name(o->loss));
+            train_error("--loss %s does not run data-parallel: use one process or --loss ce",
+                        loss_kind_name(o->loss));
         return EXIT_USAGE;
     }
     if (run_paths_make(o->out, o->checkpoint_dir, &a->p) != UNET_OK) {
-        err("out of memory");
+        train_error("out of memory");
         return EXIT_FAILED;
     }
 
     /* Palette: the tiles' classes.tsv, else the default. */
     char *classes = str_concat(o->tiles, "/classes.tsv");
     if (!classes) {
-        err("out of memory");
+        train_error("out of memory");
         return EXIT_FAILED;
     }
     if (file_exists(classes)) {
         if (unet_palette_read(classes, &a->pal) != UNET_OK) {
-            err("%s", unet_last_error());
+            train_error("%s", unet_last_error());
             free(classes);
             return EXIT_USAGE;
         }
     } else {
         unet_palette_default(&a->pal);
-        note("%s not found: using the default palette (%d classes)", classes, a->pal.n_classes);
+        train_note("%s not found: using the default palette (%d classes)", classes, a->pal.n_classes);
     }
     free(classes);
     if (o->ignore_label < a->pal.n_classes) {
-        err("--ignore-label %d is a class id (there are %d classes)", o->ignore_label,
+        train_error("--ignore-label %d is a class id (there are %d classes)", o->ignore_label,
             a->pal.n_classes);
         return EXIT_USAGE;
     }
     if (o->cv || o->grid || o->budget > 0)
-        return run_search(a);
+        return train_search_run(&a->o, &a->pal, &a->p, g_dist, &stop_flag);
 
     /* Before the checkpoint is read: a run still writing it (the ranks of a
      * killed mpirun linger a moment) must not be resumed under its feet. The
@@ -896,7 +522,7 @@ static int run(app *a)
     if (g_rank == 0) {
         int lock_fd;
         if (run_lock_acquire(a->p.ckpt_dir, &lock_fd) != UNET_OK) {
-            err("%s", unet_last_error());
+            train_error("%s", unet_last_error());
             if (g_size > 1)
                 dist_abort(g_dist, EXIT_FAILED);
             return EXIT_FAILED;
@@ -914,23 +540,23 @@ static int run(app *a)
     /* Tile size against the depth. */
     int width, height;
     if (tile_set_size(&a->set, &width, &height) != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         return EXIT_USAGE;
     }
     if (o->val_dir) {
         int vw, vh;
         if (tile_set_size(&a->val_set, &vw, &vh) != UNET_OK) {
-            err("%s", unet_last_error());
+            train_error("%s", unet_last_error());
             return EXIT_USAGE;
         }
         if (vw != width || vh != height) {
-            err("validation tiles are %dx%d, training tiles %dx%d", vw, vh, width, height);
+            train_error("validation tiles are %dx%d, training tiles %dx%d", vw, vh, width, height);
             return EXIT_USAGE;
         }
     }
     const int step = 1 << arch->depth;
     if (width % step || height % step) {
-        err("tiles are %dx%d; a U-Net of depth %d needs multiples of %d: cut tiles with "
+        train_error("tiles are %dx%d; a U-Net of depth %d needs multiples of %d: cut tiles with "
             "unet-tile --tile %d or lower --depth",
             width, height, arch->depth, step, (width / step + 1) * step);
         return EXIT_USAGE;
@@ -940,14 +566,14 @@ static int run(app *a)
     if (rc != 0)
         return rc < 0 ? EXIT_USAGE : EXIT_FAILED;
 
-    config_json(o, arch, &a->config);
+    run_config_json(&a->config, o, arch, g_size);
     if (a->config.nomem) {
-        err("out of memory");
+        train_error("out of memory");
         return EXIT_FAILED;
     }
     const int resuming = a->stored_config != NULL;
     if (resuming && strcmp(a->stored_config, a->config.s) != 0)
-        warn("the settings differ from the checkpoint's, so the result will differ from an "
+        train_warning("the settings differ from the checkpoint's, so the result will differ from an "
              "uninterrupted run:\n  checkpoint: %s\n  now:        %s",
              a->stored_config, a->config.s);
 
@@ -957,7 +583,7 @@ static int run(app *a)
     if (g_rank != 0) {
         /* rank 0 writes the files */
     } else if (run_logs_start(&a->p, &a->pal, resuming, a->st.progress.epoch) != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         return EXIT_FAILED;
     }
 
@@ -967,22 +593,22 @@ static int run(app *a)
                          .total_steps = train_planned_steps((uint64_t)o->epochs, spe, o->max_steps),
                          .steps_per_epoch = spe, .step_size = (uint64_t)o->step_size,
                          .gamma = o->gamma};
-    if (!quiet) {
+    if (!train_messages_quiet()) {
         const int scenes = split_scene_count(&a->set, a->split.train, a->split.n_train);
-        note("%d training tiles (%d scene%s) of %dx%d%s", a->split.n_train, scenes,
+        train_note("%d training tiles (%d scene%s) of %dx%d%s", a->split.n_train, scenes,
              scenes == 1 ? "" : "s", width, height,
              a->split.n_val ? "" : "; no validation (the final model is the last weights; see "
                                    "--val-fold, --val, --val-dir)");
         if (a->split.n_val) {
             const tile_set *vs = o->val_dir ? &a->val_set : &a->set;
             const int vsc = split_scene_count(vs, a->split.val, a->split.n_val);
-            note("%d validation tiles (%d scene%s)%s%s", a->split.n_val, vsc, vsc == 1 ? "" : "s",
+            train_note("%d validation tiles (%d scene%s)%s%s", a->split.n_val, vsc, vsc == 1 ? "" : "s",
                  o->val_fold ? ", fold " : "", o->val_fold ? o->val_fold : "");
         }
         if (g_size > 1)
-            note("data-parallel: %d processes, %ld tiles each per step", g_size,
+            train_note("data-parallel: %d processes, %ld tiles each per step", g_size,
                  o->batch / g_size);
-        note("U-Net depth %d, %d filters%s%s, %zu parameters; batch %ld, %llu steps per epoch, "
+        train_note("U-Net depth %d, %d filters%s%s, %zu parameters; batch %ld, %llu steps per epoch, "
              "%ld epochs; %s lr %g (%s)%s; %d thread(s)%s",
              arch->depth, arch->base_filters, arch->batchnorm ? ", batch norm" : "",
              arch->dropout > 0 ? ", dropout" : "", params_trainable_count(a->st.params), o->batch,
@@ -997,10 +623,10 @@ static int run(app *a)
             fputc('\n', stderr);
         }
         if (o->batch > a->split.n_train)
-            warn("--batch %ld is more than the %d training tiles: batches repeat tiles", o->batch,
+            train_warning("--batch %ld is more than the %d training tiles: batches repeat tiles", o->batch,
                  a->split.n_train);
         if (resuming)
-            note("resuming %s at epoch %llu, step %llu", a->p.ckpt,
+            train_note("resuming %s at epoch %llu, step %llu", a->p.ckpt,
                  (unsigned long long)a->st.progress.epoch + 1,
                  (unsigned long long)a->st.progress.global_step);
     }
@@ -1015,11 +641,13 @@ static int run(app *a)
 
     train_dist hooks;
     if (g_size > 1 && dist_attach(g_dist, a->st.params, &hooks) != UNET_OK) {
-        err("%s", unet_last_error());
+        train_error("%s", unet_last_error());
         return EXIT_FAILED;
     }
 
-    run_ctx ctx = {.o = o, .pal = &a->pal, .p = &a->p, .tty = isatty(STDERR_FILENO)};
+    run_progress ctx = {.prog = train_messages_error_prog(), .pal = &a->pal, .paths = &a->p,
+                        .quiet = train_messages_quiet(),
+                        .tty = isatty(STDERR_FILENO)};
     train_data data = {.train_set = &a->set, .train_idx = a->split.train,
                        .n_train = a->split.n_train,
                        .val_set = o->val_dir ? &a->val_set : &a->set, .val_idx = a->split.val,
@@ -1032,15 +660,15 @@ static int run(app *a)
                           .crops_per_epoch = (uint64_t)o->crops_per_epoch,
                           .early_stop = (uint64_t)o->early_stop, .checkpoint_path = a->p.ckpt,
                           .config_json = a->config.s, .stop = &stop_flag, .user = &ctx,
-                          .on_step = on_step, .on_epoch = on_epoch,
+                          .on_step = run_progress_step, .on_epoch = run_progress_epoch,
                           .dist = g_size > 1 ? &hooks : NULL};
     const uint64_t resumed_from = resuming ? a->st.progress.global_step : UINT64_MAX;
     train_result res;
     unet_status s = train_run(&data, &topt, &a->st, &res);
-    clear_progress(&ctx);
+    run_progress_clear(&ctx);
     if (s != UNET_OK) {
         if (!ctx.log_failed)
-            err("training stopped: %s", unet_last_error());
+            train_error("training stopped: %s", unet_last_error());
         /* The last epoch-end checkpoint stays for --resume. A failure one rank
          * alone saw would leave the others waiting in a collective. */
         if (g_size > 1)
@@ -1057,10 +685,10 @@ static int run(app *a)
         return EXIT_INTERRUPTED;
     }
     switch (res.end) {
-    case TRAIN_END_MAX_STEPS: note("stopped after --max-steps %llu", (unsigned long long)o->max_steps); break;
-    case TRAIN_END_TIME_BUDGET: note("stopped: --time-budget %g s used", o->time_budget); break;
+    case TRAIN_END_MAX_STEPS: train_note("stopped after --max-steps %llu", (unsigned long long)o->max_steps); break;
+    case TRAIN_END_TIME_BUDGET: train_note("stopped: --time-budget %g s used", o->time_budget); break;
     case TRAIN_END_EARLY_STOP:
-        note("early stop: no better validation mIoU for %ld epochs", o->early_stop);
+        train_note("early stop: no better validation mIoU for %ld epochs", o->early_stop);
         break;
     default: break;
     }
@@ -1068,7 +696,7 @@ static int run(app *a)
         return EXIT_FAILED;
     char *curves = str_concat(a->p.stem, ".curves.png");
     if (!curves || curves_plot_log_file(a->p.csv, curves) != UNET_OK)
-        warn("no training curves: %s", curves ? unet_last_error() : "out of memory");
+        train_warning("no training curves: %s", curves ? unet_last_error() : "out of memory");
     free(curves);
     if (o->report && write_report(a, &ctx, &res) != 0)
         rc = EXIT_FAILED;
@@ -1092,9 +720,8 @@ int main(int argc, char **argv)
     if (g_size > 1)
         snprintf(prog, sizeof prog, PROG " (rank %d of %d)", g_rank, g_size);
     const int pr = train_options_parse(argc, argv, prog, &a.o);
-    quiet = a.o.quiet;
-    if (g_rank != 0)
-        quiet = 1; /* errors and the interruption notice still show */
+    /* Other ranks are quiet: errors and the interruption notice still show. */
+    train_messages_set(PROG, prog, a.o.quiet || g_rank != 0);
     int rc = pr > 0 ? EXIT_DONE : EXIT_USAGE;
     if (pr == 0) {
         install_stop_handlers();

@@ -68,6 +68,10 @@ unet_status unet_palette_write(const unet_palette *p, const char *path);
  * colour is refused (UNET_ERR_ARG). Adding one already present does nothing. */
 unet_status unet_palette_add_ignore(unet_palette *p, const uint8_t rgb[3]);
 void unet_palette_clear_ignore(unet_palette *p);
+/* Replaces the ignore colours with a list: "none", or "#RRGGBB" items
+ * separated by commas (spaces around items and empty items allowed), as
+ * the programs' --ignore-colors takes it. The message names the bad item. */
+unet_status unet_palette_set_ignore_list(unet_palette *p, const char *list);
 
 /* "#RRGGBB" (or "RRGGBB") -> rgb; UNET_ERR_PARSE (no message) when malformed. */
 unet_status unet_parse_hex_color(const char *s, size_t len, uint8_t rgb[3]);

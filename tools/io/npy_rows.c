@@ -2,20 +2,22 @@
  * the one npy_write_f16 writes: a Python dict literal padded with spaces so
  * that magic + length + dict + newline is a multiple of 64 bytes. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "npy_rows.h"
 #include "npy_write.h"
 
 struct npy_rows {
-    int fd;
-    char *path, *tmp;
+    atomic_file out;        /* rows go in by pwrite on its descriptor */
+    int out_open;
+    int fd;                 /* fileno(out.f); nothing goes through the FILE buffer */
+    char *path;
     int classes, height, width;
     size_t data_offset;
     uint16_t *buf;          /* one row of one class */
@@ -23,14 +25,12 @@ struct npy_rows {
     int broken;
 };
 
-static void release(npy_rows *n, int remove_tmp)
+/* Frees everything; removes the temporary file unless it was committed. */
+static void release(npy_rows *n)
 {
-    if (n->fd >= 0)
-        close(n->fd);
-    if (remove_tmp && n->tmp)
-        unlink(n->tmp);
+    if (n->out_open)
+        atomic_file_discard(&n->out);
     free(n->path);
-    free(n->tmp);
     free(n->buf);
     free(n);
 }
@@ -60,29 +60,22 @@ unet_status npy_rows_open(const char *path, int classes, int height, int width, 
     npy_rows *n = calloc(1, sizeof *n);
     if (!n)
         return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
-    n->fd = -1;
-    size_t len = strlen(path) + 64;
     n->path = strdup(path);
-    n->tmp = malloc(len);
     n->buf = malloc((size_t)width * sizeof *n->buf);
-    if (!n->path || !n->tmp || !n->buf) {
-        free(n->tmp);
-        n->tmp = NULL;
-        release(n, 0);
+    if (!n->path || !n->buf) {
+        release(n);
         return unet_set_error(UNET_ERR_NOMEM, "%s: out of memory", path);
     }
     n->classes = classes;
     n->height = height;
     n->width = width;
-    snprintf(n->tmp, len, "%s.tmp.%d", path, (int)getpid());
-    n->fd = open(n->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (n->fd < 0) {
-        unet_status s = unet_set_error(UNET_ERR_IO, "%s: cannot create: %s", n->tmp, strerror(errno));
-        free(n->tmp);
-        n->tmp = NULL;
-        release(n, 0);
-        return s;
+    unet_status opened = atomic_file_open(&n->out, n->path);
+    if (opened != UNET_OK) {
+        release(n);
+        return opened;
     }
+    n->out_open = 1;
+    n->fd = fileno(n->out.f);
     char header[192];
     int hl = snprintf(header, sizeof header, "{'descr': '<f2', 'fortran_order': False, 'shape': (%d, %d, %d), }",
                       classes, height, width);
@@ -97,8 +90,8 @@ unet_status npy_rows_open(const char *path, int classes, int height, int width, 
     head[10 + hl + pad] = '\n';
     n->data_offset = (size_t)(10 + hl + pad + 1);
     if (write_all(n->fd, head, n->data_offset, 0) != 0) {
-        unet_status s = unet_set_error(UNET_ERR_IO, "%s: write failed: %s", n->tmp, strerror(errno));
-        release(n, 1);
+        unet_status s = unet_set_error(UNET_ERR_IO, "%s: write failed: %s", n->out.tmp, strerror(errno));
+        release(n);
         return s;
     }
     *out = n;
@@ -117,7 +110,7 @@ unet_status npy_rows_write(npy_rows *n, int y, const float *row)
         size_t offset = n->data_offset + (((size_t)k * n->height + (size_t)y) * n->width) * 2;
         if (write_all(n->fd, n->buf, (size_t)n->width * 2, (off_t)offset) != 0) {
             n->broken = 1;
-            return unet_set_error(UNET_ERR_IO, "%s: write failed: %s", n->tmp, strerror(errno));
+            return unet_set_error(UNET_ERR_IO, "%s: write failed: %s", n->out.tmp, strerror(errno));
         }
     }
     n->rows_written++;
@@ -130,20 +123,16 @@ unet_status npy_rows_close(npy_rows *n)
     if (n->broken || n->rows_written != n->height)
         s = unet_set_error(UNET_ERR_ARG, "%s: closed after %d of %d rows; nothing written", n->path,
                            n->rows_written, n->height);
-    if (s == UNET_OK && fsync(n->fd) != 0)
-        s = unet_set_error(UNET_ERR_IO, "%s: cannot write %s: %s", n->path, n->tmp, strerror(errno));
-    int closed = close(n->fd);
-    n->fd = -1;
-    if (s == UNET_OK && closed != 0)
-        s = unet_set_error(UNET_ERR_IO, "%s: cannot close %s: %s", n->path, n->tmp, strerror(errno));
-    if (s == UNET_OK && rename(n->tmp, n->path) != 0)
-        s = unet_set_error(UNET_ERR_IO, "%s: cannot rename %s into place: %s", n->path, n->tmp, strerror(errno));
-    release(n, s != UNET_OK);
+    if (s == UNET_OK) {
+        n->out_open = 0;
+        s = atomic_file_commit(&n->out, 0);
+    }
+    release(n);
     return s;
 }
 
 void npy_rows_discard(npy_rows *n)
 {
     if (n)
-        release(n, 1);
+        release(n);
 }

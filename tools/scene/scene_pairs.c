@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "cli_alloc.h"
+#include "cli_files.h"
 #include "cli_message.h"
 #include "scene_pairs.h"
 
@@ -22,61 +24,7 @@ static void say(const scene_pairs *sp, const char *kind, const char *fmt, ...)
     va_end(ap);
 }
 
-static void die_nomem(void)
-{
-    fprintf(stderr, "out of memory\n");
-    exit(2);
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        die_nomem();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        die_nomem();
-    return d;
-}
-
-static char *xvasprintf(const char *fmt, va_list ap)
-{
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n < 0)
-        die_nomem();
-    char *s = xrealloc(NULL, (size_t)n + 1);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    return s;
-}
-
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = xvasprintf(fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-int scene_pairs_is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int is_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
+int scene_pairs_is_dir(const char *path) { return cli_is_dir(path); }
 
 static const char *base_name(const char *path)
 {
@@ -89,7 +37,7 @@ char *scene_pairs_stem(const char *path)
     const char *b = base_name(path);
     const char *dot = strrchr(b, '.');
     size_t n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
-    char *s = xrealloc(NULL, n + 1);
+    char *s = cli_xrealloc(NULL, n + 1);
     memcpy(s, b, n);
     s[n] = '\0';
     return s;
@@ -117,9 +65,9 @@ char **scene_pairs_list_dir(const char *path, size_t *count)
             continue;
         if (*count == cap) {
             cap = cap ? cap * 2 : 32;
-            names = xrealloc(names, cap * sizeof *names);
+            names = cli_xrealloc(names, cap * sizeof *names);
         }
-        names[(*count)++] = xstrdup(e->d_name);
+        names[(*count)++] = cli_xstrdup(e->d_name);
     }
     closedir(d);
     if (*count)
@@ -142,22 +90,22 @@ int scene_pairs_add_scene(scene_pairs *sp, const char *name, const char *dir)
                 return -1 - i;
             return i;
         }
-    sp->scenes = xrealloc(sp->scenes, (size_t)(sp->n_scenes + 1) * sizeof *sp->scenes);
+    sp->scenes = cli_xrealloc(sp->scenes, (size_t)(sp->n_scenes + 1) * sizeof *sp->scenes);
     pair_scene *s = &sp->scenes[sp->n_scenes];
-    s->name = xstrdup(name);
-    s->dir = dir ? xstrdup(dir) : NULL;
+    s->name = cli_xstrdup(name);
+    s->dir = dir ? cli_xstrdup(dir) : NULL;
     s->n_pairs = 0;
     return sp->n_scenes++;
 }
 
 void scene_pairs_add(scene_pairs *sp, const char *image, const char *mask, int scene, const char *problem)
 {
-    sp->pairs = xrealloc(sp->pairs, (sp->n_pairs + 1) * sizeof *sp->pairs);
+    sp->pairs = cli_xrealloc(sp->pairs, (sp->n_pairs + 1) * sizeof *sp->pairs);
     scene_pair *p = &sp->pairs[sp->n_pairs++];
-    p->image = xstrdup(image);
-    p->mask = mask ? xstrdup(mask) : NULL;
+    p->image = cli_xstrdup(image);
+    p->mask = mask ? cli_xstrdup(mask) : NULL;
     p->stem = scene_pairs_stem(image);
-    p->problem = mask ? NULL : xstrdup(problem ? problem : "no mask");
+    p->problem = mask ? NULL : cli_xstrdup(problem ? problem : "no mask");
     p->scene = scene;
     p->tag = 0;
     if (mask)
@@ -166,7 +114,7 @@ void scene_pairs_add(scene_pairs *sp, const char *image, const char *mask, int s
 
 static int is_scene_dir(const char *path)
 {
-    char *img = xasprintf("%s/images", path), *msk = xasprintf("%s/masks", path);
+    char *img = cli_xasprintf("%s/images", path), *msk = cli_xasprintf("%s/masks", path);
     int yes = scene_pairs_is_dir(img) && scene_pairs_is_dir(msk);
     free(img);
     free(msk);
@@ -179,7 +127,7 @@ static void unpaired(scene_pairs *sp, const char *image, int scene, const char *
 {
     va_list ap;
     va_start(ap, fmt);
-    char *why = xvasprintf(fmt, ap);
+    char *why = cli_xvasprintf(fmt, ap);
     va_end(ap);
     say(sp, "error", "%s: %s", image, why);
     sp->input_failures++;
@@ -192,7 +140,7 @@ static void gather_scene(scene_pairs *sp, const char *dir)
 {
     char *real = realpath(dir, NULL);
     const char *key = real ? real : dir;
-    char *trimmed = xstrdup(dir);
+    char *trimmed = cli_xstrdup(dir);
     size_t tl = strlen(trimmed);
     while (tl > 1 && trimmed[tl - 1] == '/')
         trimmed[--tl] = '\0';
@@ -212,13 +160,11 @@ static void gather_scene(scene_pairs *sp, const char *dir)
             free(trimmed);
             return;
         }
-    char *img_dir = xasprintf("%s/images", trimmed), *msk_dir = xasprintf("%s/masks", trimmed);
+    char *img_dir = cli_xasprintf("%s/images", trimmed), *msk_dir = cli_xasprintf("%s/masks", trimmed);
     size_t n_img, n_msk;
     char **imgs = scene_pairs_list_dir(img_dir, &n_img), **msks = scene_pairs_list_dir(msk_dir, &n_msk);
-    char **mask_stems = xrealloc(NULL, (n_msk + 1) * sizeof *mask_stems);
-    int *mask_used = calloc(n_msk + 1, sizeof *mask_used);
-    if (!mask_used)
-        die_nomem();
+    char **mask_stems = cli_xrealloc(NULL, (n_msk + 1) * sizeof *mask_stems);
+    int *mask_used = cli_xcalloc(n_msk + 1, sizeof *mask_used);
     size_t skipped = 0;
     for (size_t m = 0; m < n_msk; m++)
         mask_stems[m] = scene_pairs_stem(msks[m]);
@@ -237,13 +183,13 @@ static void gather_scene(scene_pairs *sp, const char *dir)
                 n_found++;
                 mask_used[m] = 1;
             }
-        char *img_path = xasprintf("%s/%s", img_dir, imgs[i]);
+        char *img_path = cli_xasprintf("%s/%s", img_dir, imgs[i]);
         if (n_found == 0) {
             unpaired(sp, img_path, si, "no mask with stem '%s' in %s", stem, msk_dir);
         } else if (n_found > 1) {
             unpaired(sp, img_path, si, "%d masks with stem '%s' in %s; keep one", n_found, stem, msk_dir);
         } else {
-            char *mask_path = xasprintf("%s/%s", msk_dir, msks[found]);
+            char *mask_path = cli_xasprintf("%s/%s", msk_dir, msks[found]);
             scene_pairs_add(sp, img_path, mask_path, si, NULL);
             free(mask_path);
         }
@@ -275,8 +221,8 @@ static void gather_scene(scene_pairs *sp, const char *dir)
  * while scanning, it is not a scene. */
 static int is_tiles_dir(const char *path)
 {
-    char *folds = xasprintf("%s/folds.tsv", path);
-    int yes = is_file(folds);
+    char *folds = cli_xasprintf("%s/folds.tsv", path);
+    int yes = cli_is_file(folds);
     free(folds);
     return yes;
 }
@@ -299,7 +245,7 @@ static int find_at(scene_pairs *sp, const char *path, int depth)
     char **names = scene_pairs_list_dir(path, &n);
     int found = 0;
     for (size_t i = 0; i < n; i++) {
-        char *sub = xasprintf("%s/%s", path, names[i]);
+        char *sub = cli_xasprintf("%s/%s", path, names[i]);
         if (scene_pairs_is_dir(sub))
             found += find_at(sp, sub, depth + 1);
         free(sub);
@@ -317,7 +263,7 @@ int scene_pairs_read_file(scene_pairs *sp, const char *path)
         say(sp, "error", "--pairs %s: %s", path, strerror(errno));
         return -1;
     }
-    char *dir = xstrdup(path);
+    char *dir = cli_xstrdup(path);
     char *slash = strrchr(dir, '/');
     if (slash)
         slash[1] = '\0';
@@ -352,8 +298,8 @@ int scene_pairs_read_file(scene_pairs *sp, const char *path)
             status = -1;
             break;
         }
-        char *img = fields[0][0] == '/' ? xstrdup(fields[0]) : xasprintf("%s%s", dir, fields[0]);
-        char *msk = fields[1][0] == '/' ? xstrdup(fields[1]) : xasprintf("%s%s", dir, fields[1]);
+        char *img = fields[0][0] == '/' ? cli_xstrdup(fields[0]) : cli_xasprintf("%s%s", dir, fields[0]);
+        char *msk = fields[1][0] == '/' ? cli_xstrdup(fields[1]) : cli_xasprintf("%s%s", dir, fields[1]);
         scene_pairs_add(sp, img, msk, scene_pairs_add_scene(sp, fields[2], NULL), NULL);
         free(img);
         free(msk);

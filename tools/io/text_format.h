@@ -1,8 +1,8 @@
-/* Text the trainer's programs build: a growing string with printf, JSON
+/* Text the programs build (unet-train, unet-tile): a growing string with printf, JSON
  * strings and numbers, CSV numbers, durations. Out of memory is sticky
  * (nomem) and checked once at the end, so building code stays linear. */
-#ifndef UNET_TRAINER_TEXT_FORMAT_H
-#define UNET_TRAINER_TEXT_FORMAT_H
+#ifndef UNET_TOOLS_TEXT_FORMAT_H
+#define UNET_TOOLS_TEXT_FORMAT_H
 
 #include <stddef.h>
 
