@@ -5,7 +5,8 @@
  * the caller's output. Prints nothing.
  *
  * Repeatability: epoch e visits the training tiles in a permutation drawn from
- * (seed, e); sample j of the epoch is augmented from (seed, e, j); dropout
+ * (seed, e), or with crops_per_epoch draws sample j's crop from (seed, e, j);
+ * sample j of the epoch is augmented from (seed, e, j); dropout
  * masks come from (seed, dropout counter). With the same thread count the
  * weights after step s do not depend on where the run was stopped and
  * resumed.
