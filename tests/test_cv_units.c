@@ -78,6 +78,25 @@ static void test_grid_order(void **state)
     assert_string_equal(g.configs[3].class_weights, "none");
     assert_string_equal(g.configs[5].class_weights, "1,2,0.5");
     grid_free(&g);
+
+    /* loss: the kind varies, the weight stays the base's; a cross-entropy
+     * run keeps the slug it had before the key existed. */
+    grid_config wbase = base;
+    wbase.loss.weight = 0.5;
+    assert_int_equal(grid_parse("loss=ce,ce+lovasz,dice", &wbase, &g), UNET_OK);
+    assert_int_equal(g.n, 3);
+    assert_int_equal(g.varied, GRID_LOSS);
+    assert_int_equal(g.configs[0].loss.kind, LOSS_CE);
+    assert_int_equal(g.configs[1].loss.kind, LOSS_CE_LOVASZ);
+    assert_int_equal(g.configs[2].loss.kind, LOSS_DICE);
+    assert_true(g.configs[1].loss.weight == 0.5);
+    grid_config_label(&g.configs[1], g.varied, label, sizeof label);
+    assert_string_equal(label, "loss=ce+lovasz");
+    grid_config_slug(&g.configs[0], label, sizeof label);
+    assert_string_equal(label, "lr0.01-f16-d4-bn0-do0.1-wd0-cwnone");
+    grid_config_slug(&g.configs[1], label, sizeof label);
+    assert_string_equal(label, "lr0.01-f16-d4-bn0-do0.1-wd0-cwnone-lossce_lovasz");
+    grid_free(&g);
 }
 
 static void expect_error(const char *spec, const char *needle)
@@ -102,6 +121,7 @@ static void test_grid_errors(void **state)
     expect_error("lr=0", "lr wants a number in (0, 10]");
     expect_error("batchnorm=2", "batchnorm wants 0 or 1");
     expect_error("class_weights=heavy", "class_weights wants none, auto");
+    expect_error("loss=ce,focal", "loss wants ce, dice, lovasz, ce+dice or ce+lovasz, got 'focal'");
 
     float *w;
     double automatic;

@@ -253,7 +253,7 @@ unet_status cv_run_one(search *S, const run_spec *sp, run_result *res, char **di
                              .height = S->height};
     const train_options topt = {.batch = o->batch, .epochs = sp->epochs,
                                 .max_steps = o->max_steps, .time_budget = budget,
-                                .schedule = sched, .class_weights = cw,
+                                .schedule = sched, .class_weights = cw, .loss = sp->cfg->c.loss,
                                 .ignore_label = o->ignore_label, .augment = o->augment,
                                 .early_stop = split->n_val ? (uint64_t)o->early_stop : 0,
                                 .checkpoint_path = ckpt, .config_json = cfgj.s, .stop = o->stop,

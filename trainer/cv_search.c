@@ -33,6 +33,9 @@ void cv_config_json(sbuf *b, const grid_config *c)
     cv_json_double(b, c->weight_decay);
     sb_printf(b, ",\"class_weights\":");
     sb_json_string(b, c->class_weights);
+    if (c->loss.kind != LOSS_CE) /* absent for ce: earlier runs keep their hashes */
+        sb_printf(b, ",\"loss\":\"%s\",\"loss_weight\":%.6g", loss_kind_name(c->loss.kind),
+                  loss_has_ce(c->loss.kind) ? c->loss.weight : 1.0);
     sb_printf(b, "}");
 }
 
@@ -422,10 +425,14 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
         retrain_epochs = e < 1 ? 1 : e > o->epochs ? o->epochs : (int)e;
         /* Several ranks: data-parallel when the batch splits evenly (the
          * trainer's own path), else rank 0 alone while the others wait. */
-        const int dp = S.size > 1 && o->ranks->attach && o->batch % S.size == 0;
+        const int dp = S.size > 1 && o->ranks->attach && o->batch % S.size == 0 &&
+                       best->c.loss.kind == LOSS_CE; /* Dice/Lovász: whole-batch losses */
         char how[128] = "";
         if (dp)
             snprintf(how, sizeof how, ", data-parallel over %d ranks", S.size);
+        else if (S.size > 1 && best->c.loss.kind != LOSS_CE)
+            snprintf(how, sizeof how, ", on rank 0 alone (--loss %s is not data-parallel)",
+                     loss_kind_name(best->c.loss.kind));
         else if (S.size > 1)
             snprintf(how, sizeof how, ", on rank 0 alone (--batch %d does not split over %d "
                      "ranks)", o->batch, S.size);

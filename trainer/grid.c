@@ -32,6 +32,7 @@ static const struct {
     {"weight-decay", GRID_WEIGHT_DECAY},
     {"class_weights", GRID_CLASS_WEIGHTS},
     {"class-weights", GRID_CLASS_WEIGHTS},
+    {"loss", GRID_LOSS},
 };
 
 static int parse_number(const char *s, double lo, double hi, double *out)
@@ -122,13 +123,18 @@ static unet_status parse_value(int key, const char *name, const char *text, grid
                 *p = ',';
         break;
     }
+    case GRID_LOSS:
+        v->loss.kind = loss_kind_from_name(text);
+        bad = v->loss.kind < 0;
+        break;
     default: bad = 1;
     }
     if (bad) {
         static const char *const wants[] = {
             "a number in (0, 10]", "an integer in 1..512", "an integer in 1..6", "0 or 1",
             "a number in [0, 0.9]", "a number in [0, 0.5]",
-            "none, auto, sqrt or weights W0:W1:... (':' between the weights)"};
+            "none, auto, sqrt or weights W0:W1:... (':' between the weights)",
+            "ce, dice, lovasz, ce+dice or ce+lovasz"};
         int bit = 0;
         while ((1 << bit) != key)
             bit++;
@@ -148,6 +154,7 @@ static void set_field(grid_config *dst, int key, const grid_config *src)
     case GRID_DROPOUT: dst->dropout = src->dropout; break;
     case GRID_WEIGHT_DECAY: dst->weight_decay = src->weight_decay; break;
     case GRID_CLASS_WEIGHTS: memcpy(dst->class_weights, src->class_weights, sizeof dst->class_weights); break;
+    case GRID_LOSS: dst->loss.kind = src->loss.kind; break;
     default: break;
     }
 }
@@ -171,7 +178,7 @@ static unet_status parse_axis(const char *s, size_t len, unsigned seen, axis *ax
     if (!ax->key)
         return unet_set_error(UNET_ERR_ARG,
                               "--grid: unknown key '%s' (keys: lr, filters, depth, batchnorm, "
-                              "dropout, weight_decay, class_weights)",
+                              "dropout, weight_decay, class_weights, loss)",
                               item);
     if (seen & (unsigned)ax->key)
         return unet_set_error(UNET_ERR_ARG, "--grid: key '%s' given twice", item);
@@ -267,7 +274,8 @@ void grid_config_label(const grid_config *c, unsigned varied, char *buf, size_t 
         varied = GRID_LR | GRID_FILTERS | GRID_DEPTH | (c->batchnorm ? GRID_BATCHNORM : 0u) |
                  (c->dropout > 0 ? GRID_DROPOUT : 0u) |
                  (c->weight_decay > 0 ? GRID_WEIGHT_DECAY : 0u) |
-                 (strcmp(c->class_weights, "none") != 0 ? GRID_CLASS_WEIGHTS : 0u);
+                 (strcmp(c->class_weights, "none") != 0 ? GRID_CLASS_WEIGHTS : 0u) |
+                 (c->loss.kind != LOSS_CE ? GRID_LOSS : 0u);
     size_t at = 0;
     buf[0] = '\0';
 #define ADD(...)                                                                   \
@@ -285,13 +293,16 @@ void grid_config_label(const grid_config *c, unsigned varied, char *buf, size_t 
     if (varied & GRID_DROPOUT) { ADD("%sdropout=%g", sep, c->dropout); sep = " "; }
     if (varied & GRID_WEIGHT_DECAY) { ADD("%sweight_decay=%g", sep, c->weight_decay); sep = " "; }
     if (varied & GRID_CLASS_WEIGHTS) { ADD("%sclass_weights=%s", sep, c->class_weights); sep = " "; }
+    if (varied & GRID_LOSS) { ADD("%sloss=%s", sep, loss_kind_name(c->loss.kind)); sep = " "; }
 #undef ADD
 }
 
 void grid_config_slug(const grid_config *c, char *buf, size_t size)
 {
-    snprintf(buf, size, "lr%g-f%d-d%d-bn%d-do%g-wd%g-cw%s", c->lr, c->filters, c->depth,
-             c->batchnorm, c->dropout, c->weight_decay, c->class_weights);
+    snprintf(buf, size, "lr%g-f%d-d%d-bn%d-do%g-wd%g-cw%s%s%s", c->lr, c->filters, c->depth,
+             c->batchnorm, c->dropout, c->weight_decay, c->class_weights,
+             c->loss.kind != LOSS_CE ? "-loss" : "",
+             c->loss.kind != LOSS_CE ? loss_kind_name(c->loss.kind) : "");
     for (char *p = buf; *p; p++)
         if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_'))
             *p = '_';

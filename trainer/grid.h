@@ -5,7 +5,7 @@
  * Whitespace separates keys; commas separate a key's choices. Keys: lr,
  * filters, depth, batchnorm (0/1), dropout, weight_decay and class_weights
  * (none, auto, or explicit weights W0:W1:... with ':' between them, since ','
- * separates choices). Keys not named keep the value of the base configuration
+ * separates choices) and loss (ce, dice, lovasz, ce+dice, ce+lovasz). Keys not named keep the value of the base configuration
  * (the ordinary flags). Configurations are every combination, the first key
  * varying slowest, in the order written. */
 #ifndef UNET_TRAINER_GRID_H
@@ -15,6 +15,7 @@
 
 #include <unet/unet.h>
 
+#include "loss.h"
 #include "net.h"
 
 #define GRID_MAX_CONFIGS 10000
@@ -27,7 +28,8 @@ typedef enum grid_key {
     GRID_BATCHNORM = 1 << 3,
     GRID_DROPOUT = 1 << 4,
     GRID_WEIGHT_DECAY = 1 << 5,
-    GRID_CLASS_WEIGHTS = 1 << 6
+    GRID_CLASS_WEIGHTS = 1 << 6,
+    GRID_LOSS = 1 << 7
 } grid_key;
 
 typedef struct grid_config {
@@ -36,6 +38,7 @@ typedef struct grid_config {
     double dropout, weight_decay;
     /* "none", "auto" or the weights separated by commas */
     char class_weights[GRID_CLASS_WEIGHTS_MAX];
+    loss_spec loss; /* the grid varies the kind; the weight is --loss-weight's */
 } grid_config;
 
 typedef struct grid {
@@ -54,7 +57,9 @@ void grid_free(grid *g);
 /* "lr=0.001 filters=8 depth=3": the keys in `varied`; when 0, lr, filters,
  * depth and the other keys whose values are not the defaults (0, "none"). */
 void grid_config_label(const grid_config *c, unsigned varied, char *buf, size_t size);
-/* A file-name-safe name holding every key: "lr0.001-f8-d3-bn0-do0-wd0-cwnone". */
+/* A file-name-safe name holding every key: "lr0.001-f8-d3-bn0-do0-wd0-cwnone",
+ * then "-lossce_lovasz" (say) when the loss is not cross-entropy, so the
+ * names of cross-entropy runs stay what they were. */
 void grid_config_slug(const grid_config *c, char *buf, size_t size);
 
 /* Trainable parameters of arch, counted from the architecture alone (no

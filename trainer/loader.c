@@ -7,6 +7,7 @@
 #include <unet/image.h>
 
 #include "augment.h"
+#include "crops.h"
 #include "error.h"
 #include "loader.h"
 
@@ -32,21 +33,50 @@ struct loader {
     int *items, n_items, items_cap;
     int n_batches, next_fill, next_get, augment;
     uint64_t aug_seed;
+    const crop_source *crops; /* a crop pass (loader_start_crops); NULL: tiles */
+    uint64_t crop_seed;
     uint64_t sample_stride, sample_offset; /* loader_set_sample_numbering; 0: batch, 0 */
     slot slots[2];
     int held; /* slot handed out by the last loader_next, -1 when none */
     /* Per-thread scratch (only the loader thread touches them). */
     uint8_t *tmp_rgb;
+    uint8_t *crop_rgb, *crop_mask; /* a crop before augmentation */
 };
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+/* Augments (or copies) one tile-sized RGB picture and mask into sample k of b. */
+static void put_sample(loader *ld, const uint8_t *rgb, const uint8_t *mask, uint64_t sample,
+                       int augment, uint64_t aug_seed, loader_batch *b, int k)
+{
+    const size_t hw = (size_t)ld->width * (size_t)ld->height;
+    float *x = b->x + (size_t)k * 3 * hw;
+    uint8_t *y = b->y + (size_t)k * hw;
+    aug_params p;
+    if (augment) {
+        aug_draw(aug_seed, sample, ld->width == ld->height, &p);
+        aug_transform(rgb, ld->tmp_rgb, ld->width, ld->height, 3, p.op);
+        aug_transform(mask, y, ld->width, ld->height, 1, p.op);
+        aug_to_planar(ld->tmp_rgb, ld->width, ld->height, &p, x);
+    } else {
+        memcpy(y, mask, hw);
+        aug_to_planar(rgb, ld->width, ld->height, NULL, x);
+    }
+}
 
 /* Reads and prepares sample k of batch b into s (loader thread). */
 static unet_status fill_sample(loader *ld, const tile_set *set, int tile_index, uint64_t sample,
                                int augment, uint64_t aug_seed, loader_batch *b, int k)
 {
+    if (ld->crops) {
+        crop_window win;
+        crop_draw(ld->crops, ld->crop_seed, sample, &win);
+        UNET_TRY(crop_render(ld->crops, set, &win, ld->width, ld->height, ld->n_classes,
+                             ld->ignore_label, ld->crop_rgb, ld->crop_mask));
+        put_sample(ld, ld->crop_rgb, ld->crop_mask, sample, augment, aug_seed, b, k);
+        return UNET_OK;
+    }
     char path[4096];
-    const size_t hw = (size_t)ld->width * (size_t)ld->height;
     UNET_TRY(tile_image_path(set, tile_index, path, sizeof path));
     unet_image img;
     UNET_TRY(unet_image_read(path, UNET_IMAGE_FORCE_RGB, &img));
@@ -69,18 +99,7 @@ static unet_status fill_sample(loader *ld, const tile_set *set, int tile_index, 
         unet_image_free(&img);
         return s;
     }
-    float *x = b->x + (size_t)k * 3 * hw;
-    uint8_t *y = b->y + (size_t)k * hw;
-    aug_params p;
-    if (augment) {
-        aug_draw(aug_seed, sample, ld->width == ld->height, &p);
-        aug_transform(img.pixels, ld->tmp_rgb, ld->width, ld->height, 3, p.op);
-        aug_transform(mask, y, ld->width, ld->height, 1, p.op);
-        aug_to_planar(ld->tmp_rgb, ld->width, ld->height, &p, x);
-    } else {
-        memcpy(y, mask, hw);
-        aug_to_planar(img.pixels, ld->width, ld->height, NULL, x);
-    }
+    put_sample(ld, img.pixels, mask, sample, augment, aug_seed, b, k);
     free(mask);
     unet_image_free(&img);
     return UNET_OK;
@@ -160,7 +179,9 @@ unet_status loader_create(int batch, int width, int height, int n_classes, int i
         ok = ok && ld->slots[i].b.x && ld->slots[i].b.y;
     }
     ld->tmp_rgb = malloc(3 * hw);
-    ok = ok && ld->tmp_rgb;
+    ld->crop_rgb = malloc(3 * hw);
+    ld->crop_mask = malloc(hw);
+    ok = ok && ld->tmp_rgb && ld->crop_rgb && ld->crop_mask;
     if (!ok) {
         loader_free(ld);
         return unet_set_error(UNET_ERR_NOMEM, "loader: batch buffers (%d x %dx%d): out of memory",
@@ -197,19 +218,18 @@ void loader_free(loader *ld)
         free(ld->slots[i].b.y);
     }
     free(ld->tmp_rgb);
+    free(ld->crop_rgb);
+    free(ld->crop_mask);
     free(ld->items);
     free(ld);
 }
 
-unet_status loader_start(loader *ld, const tile_set *set, const int *items, int n_items,
-                         int first_batch, int augment, uint64_t aug_seed)
+/* Begins a pass of n_items samples: tiles items[] (crops NULL) or crops
+ * (items NULL). */
+static unet_status begin_pass(loader *ld, const tile_set *set, const int *items,
+                              const crop_source *crops, uint64_t crop_seed, int n_items,
+                              int first_batch, int augment, uint64_t aug_seed)
 {
-    if (n_items < 1)
-        return unet_set_error(UNET_ERR_ARG, "loader: a pass needs at least one tile");
-    for (int i = 0; i < n_items; i++)
-        if (items[i] < 0 || items[i] >= set->n)
-            return unet_set_error(UNET_ERR_ARG, "loader: tile index %d outside 0..%d", items[i],
-                                  set->n - 1);
     pthread_mutex_lock(&ld->mu);
     /* Abandon the running pass; wait for a batch being filled to finish,
      * since the thread reads the pass fields while filling. */
@@ -229,7 +249,12 @@ unet_status loader_start(loader *ld, const tile_set *set, const int *items, int 
     ld->slots[0].state = ld->slots[1].state = SLOT_FREE;
     ld->held = -1;
     if (s == UNET_OK) {
-        memcpy(ld->items, items, (size_t)n_items * sizeof *items);
+        if (items)
+            memcpy(ld->items, items, (size_t)n_items * sizeof *items);
+        else
+            memset(ld->items, 0, (size_t)n_items * sizeof *ld->items); /* unused by crops */
+        ld->crops = crops;
+        ld->crop_seed = crop_seed;
         ld->set = set;
         ld->n_items = n_items;
         ld->n_batches = ceil_div(n_items, ld->batch);
@@ -242,6 +267,32 @@ unet_status loader_start(loader *ld, const tile_set *set, const int *items, int 
     pthread_cond_broadcast(&ld->cv);
     pthread_mutex_unlock(&ld->mu);
     return s;
+}
+
+unet_status loader_start(loader *ld, const tile_set *set, const int *items, int n_items,
+                         int first_batch, int augment, uint64_t aug_seed)
+{
+    if (n_items < 1)
+        return unet_set_error(UNET_ERR_ARG, "loader: a pass needs at least one tile");
+    for (int i = 0; i < n_items; i++)
+        if (items[i] < 0 || items[i] >= set->n)
+            return unet_set_error(UNET_ERR_ARG, "loader: tile index %d outside 0..%d", items[i],
+                                  set->n - 1);
+    return begin_pass(ld, set, items, NULL, 0, n_items, first_batch, augment, aug_seed);
+}
+
+unet_status loader_start_crops(loader *ld, const tile_set *set, const crop_source *crops,
+                               int n_samples, int first_batch, int augment, uint64_t aug_seed,
+                               uint64_t crop_seed)
+{
+    if (n_samples < 1 || !crops || crops->n_tiles < 1)
+        return unet_set_error(UNET_ERR_ARG, "loader: a crop pass needs samples and tiles");
+    if (crops->tile_width != ld->width || crops->tile_height != ld->height)
+        return unet_set_error(UNET_ERR_ARG, "loader: crops laid out from %dx%d tiles, batches "
+                              "of %dx%d", crops->tile_width, crops->tile_height, ld->width,
+                              ld->height);
+    return begin_pass(ld, set, NULL, crops, crop_seed, n_samples, first_batch, augment,
+                      aug_seed);
 }
 
 unet_status loader_next(loader *ld, const loader_batch **out)

@@ -14,6 +14,7 @@
 
 #include <unet/unet.h>
 
+#include "crops.h"
 #include "data.h"
 
 typedef struct loader_batch {
@@ -37,6 +38,13 @@ void loader_free(loader *ld);
  * abandoned. set must stay valid until the next loader_start or loader_free. */
 unet_status loader_start(loader *ld, const tile_set *set, const int *items, int n_items,
                          int first_batch, int augment, uint64_t aug_seed);
+/* Begins a pass of n_samples random crops (crops.h) from the tiles of set
+ * laid out in crops, which must stay valid like set: sample j is the crop
+ * crop_draw(crops, crop_seed, j) resampled to the tile size, then augmented
+ * as a tile is. The sample numbering below applies to crops too. */
+unet_status loader_start_crops(loader *ld, const tile_set *set, const crop_source *crops,
+                               int n_samples, int first_batch, int augment, uint64_t aug_seed,
+                               uint64_t crop_seed);
 /* Sample numbering for augmentation in data-parallel runs: sample k of batch
  * bi is augmented as sample bi * stride + offset + k (the rank's place in the
  * global batch) instead of bi * batch + k. Applies to passes started later;

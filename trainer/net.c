@@ -333,13 +333,20 @@ const float *net_probs(const unet_net *net) { return net->forward_done ? net->pr
 unet_status net_loss(unet_net *net, const uint8_t *labels, const float *class_weights,
                      int ignore_label, double *loss)
 {
+    return net_loss_spec(net, NULL, labels, class_weights, ignore_label, loss);
+}
+
+unet_status net_loss_spec(unet_net *net, const loss_spec *spec, const uint8_t *labels,
+                          const float *class_weights, int ignore_label, double *loss)
+{
     if (!net->forward_done)
         return unet_set_error(UNET_ERR_ARG, "net_loss: no forward pass yet");
     if (!labels || !loss)
         return unet_set_error(UNET_ERR_ARG, "net_loss: no labels or no loss output");
     const size_t hw = (size_t)net->height * (size_t)net->width;
-    UNET_TRY(softmax_ce(lp_data(net->logits), labels, class_weights, ignore_label, net->batch,
-                        net->params->arch.n_classes, hw, loss, lp_data(net->diff_logits)));
+    UNET_TRY(loss_compute(spec, lp_data(net->logits), net->probs, labels, class_weights,
+                          ignore_label, net->batch, net->params->arch.n_classes, hw, loss,
+                          lp_data(net->diff_logits)));
     net->loss_done = net->forward_done == 2;
     return UNET_OK;
 }

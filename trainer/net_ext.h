@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "layer_plan.h"
+#include "loss.h"
 #include "net.h"
 
 /* BatchNormalization epsilon (PyTorch's and the export's default) and the
@@ -19,6 +20,11 @@
  * uses the current counter and then advances it by one. Defaults: 0, 0. */
 void net_set_dropout_state(unet_net *net, uint64_t seed, uint64_t counter);
 uint64_t net_dropout_counter(const unet_net *net);
+
+/* net_loss with the loss spec chooses (loss.h; NULL: cross-entropy), its
+ * gradient kept for net_backward as net_loss's is. */
+unet_status net_loss_spec(unet_net *net, const loss_spec *spec, const uint8_t *labels,
+                          const float *class_weights, int ignore_label, double *loss);
 
 const layer_plan *net_plan(const unet_net *net);
 int net_height(const unet_net *net);

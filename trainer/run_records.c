@@ -27,9 +27,14 @@ void run_config_json(sbuf *b, const options *o, const unet_arch *a, int ranks)
     }
     sb_printf(b, ",\"class_weights\":");
     sb_json_string(b, o->class_weights);
+    sb_printf(b, ",\"loss\":\"%s\"", loss_kind_name(o->loss));
+    if (o->loss == LOSS_CE_DICE || o->loss == LOSS_CE_LOVASZ)
+        sb_printf(b, ",\"loss_weight\":%.6g", o->loss_weight);
     sb_printf(b, ",\"ignore_label\":%d,\"augment\":%s,\"seed\":%llu,\"threads\":%d",
               o->ignore_label, o->augment ? "true" : "false", (unsigned long long)o->seed,
               o->threads > 0 ? o->threads : omp_get_max_threads());
+    if (o->crops_per_epoch)
+        sb_printf(b, ",\"crops_per_epoch\":%ld", o->crops_per_epoch);
     sb_printf(b, ",\"validation\":");
     if (o->val_fold) {
         sb_printf(b, "{\"fold\":");

@@ -31,6 +31,12 @@ uint64_t train_steps_per_epoch(int n_train, int batch)
     return n_train < 1 || batch < 1 ? 0 : ((uint64_t)n_train + (uint64_t)batch - 1) / (uint64_t)batch;
 }
 
+uint64_t train_epoch_steps(const train_data *d, const train_options *o)
+{
+    return train_steps_per_epoch(o->crops_per_epoch ? (int)o->crops_per_epoch : d->n_train,
+                                 o->batch);
+}
+
 uint64_t train_planned_steps(uint64_t epochs, uint64_t steps_per_epoch, uint64_t max_steps)
 {
     const uint64_t all = epochs * steps_per_epoch;
@@ -59,6 +65,11 @@ static void epoch_order(const train_data *d, uint64_t seed, uint64_t epoch, int 
 static uint64_t epoch_aug_seed(uint64_t seed, uint64_t epoch)
 {
     return mix64(seed ^ mix64(epoch ^ 0xa0761d6478bd642fULL));
+}
+
+static uint64_t epoch_crop_seed(uint64_t seed, uint64_t epoch)
+{
+    return mix64(seed ^ mix64(epoch ^ 0xe7037ed1a0b428dbULL));
 }
 
 static void argmax_classes(const float *probs, int batch, int n_classes, size_t hw, uint8_t *out)
@@ -90,6 +101,7 @@ typedef struct loop {
     size_t hw;
     uint64_t spe, planned;
     int *perm, *order;
+    crop_source crops; /* o->crops_per_epoch > 0: the training tiles laid out by image */
     uint8_t *pred;
     unet_confusion cm;
     /* data-parallel: this rank's share of each global batch */
@@ -184,7 +196,8 @@ static unet_status train_step(loop *L, double *lr_out)
     double loss = 0;
     uint64_t correct = 0, counted = 0;
     UNET_TRY(net_forward(L->net, b->x, 1));
-    UNET_TRY(net_loss(L->net, b->y, L->o->class_weights, L->o->ignore_label, &loss));
+    UNET_TRY(net_loss_spec(L->net, &L->o->loss, b->y, L->o->class_weights, L->o->ignore_label,
+                           &loss));
     if (L->dist)
         global_loss(L, b->y, &loss, &correct, &counted);
     if (!isfinite(loss))
@@ -367,7 +380,14 @@ static unet_status run(loop *L)
         double lr = schedule_lr(&o->schedule, pr->global_step ? pr->global_step - 1 : 0);
         const double tiles_time0 = L->train_time;
         const uint64_t tiles0 = L->session_tiles;
-        if (pr->step_in_epoch < L->spe) {
+        if (pr->step_in_epoch < L->spe && o->crops_per_epoch) {
+            /* Crops: sample numbers (the loader's, global under data
+             * parallelism) pick the crop; no tile order needed. */
+            UNET_TRY(loader_start_crops(L->ld, L->d->train_set, &L->crops,
+                                        (int)(L->spe * (uint64_t)L->lb), (int)pr->step_in_epoch,
+                                        o->augment, epoch_aug_seed(pr->seed, pr->epoch),
+                                        epoch_crop_seed(pr->seed, pr->epoch)));
+        } else if (pr->step_in_epoch < L->spe) {
             epoch_order(L->d, pr->seed, pr->epoch, L->perm, L->order, order_len);
             const int *items = L->order;
             if (L->dist) {
@@ -464,9 +484,19 @@ unet_status train_run(const train_data *d, const train_options *o, train_state *
                                   "multiple of %d",
                                   o->batch, L.size, L.size);
         L.lb = o->batch / L.size;
+        /* global_loss rescales a sum over pixels; Dice and Lovász are not one. */
+        if (o->loss.kind != LOSS_CE)
+            return unet_set_error(UNET_ERR_ARG,
+                                  "--loss %s is a loss of the whole batch and cannot be split "
+                                  "over %d processes: train it in one process (only --loss ce "
+                                  "runs data-parallel)",
+                                  loss_kind_name(o->loss.kind), L.size);
     }
     L.hw = (size_t)d->width * (size_t)d->height;
-    L.spe = train_steps_per_epoch(d->n_train, o->batch);
+    if (o->crops_per_epoch > CROPS_PER_EPOCH_MAX)
+        return unet_set_error(UNET_ERR_ARG, "train_run: %llu crops per epoch (at most %d)",
+                              (unsigned long long)o->crops_per_epoch, CROPS_PER_EPOCH_MAX);
+    L.spe = train_epoch_steps(d, o);
     L.planned = train_planned_steps(o->epochs, L.spe, o->max_steps);
     if (st->progress.step_in_epoch > L.spe)
         return unet_set_error(UNET_ERR_INVALID,
@@ -488,6 +518,9 @@ unet_status train_run(const train_data *d, const train_options *o, train_state *
                         : unet_set_error(UNET_ERR_NOMEM, "training: out of memory");
     if (s == UNET_OK)
         s = unet_confusion_init(&L.cm, n_classes);
+    if (s == UNET_OK && o->crops_per_epoch)
+        s = crop_source_build(d->train_set, d->train_idx, d->n_train, d->width, d->height,
+                              &L.crops);
     if (s == UNET_OK)
         s = net_create_dist(st->params, L.lb, d->height, d->width, L.dist,
                             (uint64_t)L.rank * (uint64_t)L.lb, &L.net);
@@ -504,6 +537,7 @@ unet_status train_run(const train_data *d, const train_options *o, train_state *
     loader_free(L.ld);
     net_free(L.net);
     unet_confusion_free(&L.cm);
+    crop_source_free(&L.crops);
     free(L.perm);
     free(L.order);
     free(L.pred);

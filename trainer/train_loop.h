@@ -5,7 +5,8 @@
  * the caller's output. Prints nothing.
  *
  * Repeatability: epoch e visits the training tiles in a permutation drawn from
- * (seed, e); sample j of the epoch is augmented from (seed, e, j); dropout
+ * (seed, e), or with crops_per_epoch draws sample j's crop from (seed, e, j);
+ * sample j of the epoch is augmented from (seed, e, j); dropout
  * masks come from (seed, dropout counter). With the same thread count the
  * weights after step s do not depend on where the run was stopped and
  * resumed.
@@ -31,6 +32,7 @@
 #include "checkpoint.h"
 #include "data.h"
 #include "dist_hooks.h"
+#include "loss.h"
 #include "schedule.h"
 
 /* Data-parallel runs compare a checksum of every rank's weights this often
@@ -95,8 +97,14 @@ typedef struct train_options {
     double time_budget;  /* seconds of this session; 0: none */
     lr_schedule schedule;
     const float *class_weights; /* n_classes, or NULL */
+    loss_spec loss; /* the training loss (zero: cross-entropy); validation loss is always
+                       cross-entropy, comparable across losses */
     int ignore_label;
     int augment;
+    /* > 0: an epoch is this many random crops from the training tiles' scene
+     * images (crops.h; ceil(crops / batch) steps) instead of one pass over
+     * the tiles. Crops of epoch e come from (seed, e, sample). */
+    uint64_t crops_per_epoch;
     uint64_t early_stop; /* epochs without a better val mIoU before stopping; 0: off */
     const char *checkpoint_path; /* NULL: no checkpoints */
     const char *config_json;     /* stored in checkpoints */
@@ -120,6 +128,8 @@ typedef struct train_result {
 } train_result;
 
 uint64_t train_steps_per_epoch(int n_train, int batch);
+/* The steps of an epoch of opt on data (tiles or crops_per_epoch). */
+uint64_t train_epoch_steps(const train_data *data, const train_options *opt);
 /* min(epochs x steps per epoch, max_steps when set): the length cosine plans for. */
 uint64_t train_planned_steps(uint64_t epochs, uint64_t steps_per_epoch, uint64_t max_steps);
 

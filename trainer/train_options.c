@@ -11,6 +11,8 @@
 
 #include "cli_message.h"
 #include "cli_number.h"
+#include "crops.h"
+#include "loss.h"
 #include "optimizer.h"
 #include "schedule.h"
 
@@ -85,11 +87,36 @@ static void usage(FILE *f)
 "                        pixel frequency over the training tiles, sqrt = its\n"
 "                        square root (milder on rare classes), either scaled to\n"
 "                        mean 1 over the classes present, then clipped to [0.1, 10]\n"
+"  --loss ce|dice|lovasz|ce+dice|ce+lovasz\n"
+"                        training loss (default ce, softmax cross-entropy).\n"
+"                        dice: 1 - mean soft Dice 2 sum(p y) / sum(p + y);\n"
+"                        lovasz: Lovasz-softmax (Berman et al. 2018), a convex\n"
+"                        surrogate of 1 - IoU per class. Both are computed over\n"
+"                        the whole batch and averaged over the classes present\n"
+"                        in its labels (class weights weight that average);\n"
+"                        ignore-label pixels are left out. ce+dice, ce+lovasz:\n"
+"                        cross-entropy plus the second times --loss-weight. The\n"
+"                        validation loss stays the cross-entropy. Only ce runs\n"
+"                        data-parallel (under mpirun)\n"
+"  --loss-weight W       weight of Dice/Lovasz in ce+dice and ce+lovasz, 0..100\n"
+"                        (default 1)\n"
 "  --ignore-label N      mask value left out of loss and metrics (default 255)\n"
 "  --no-augment          no augmentation (default: random flips and quarter turns\n"
 "                        of tile and mask, brightness +-0.1, contrast x0.85..1.15,\n"
 "                        saturation x0.8..1.2 and per-channel gain x0.94..1.06;\n"
 "                        drawn from the seed, epoch and sample)\n"
+"  --crops-per-epoch N   an epoch is N random crops, ceil(N / --batch) steps,\n"
+"                        instead of one pass over the tiles (default: off). The\n"
+"                        training tiles of each source image are laid out again\n"
+"                        by unet-tile's names (SCENE__IMAGE__yY_xX, the window's\n"
+"                        origin); a crop is a window at any position, s x the\n"
+"                        tile size with s uniform in 0.75..1.25, resampled to the\n"
+"                        tile size (bilinear for the picture, nearest for the\n"
+"                        mask); pixels no training tile covers are black and\n"
+"                        ignored, a tile without that suffix is an image of its\n"
+"                        own. Drawn from the seed, epoch and sample, then\n"
+"                        augmented as tiles are (see --no-augment); validation\n"
+"                        uses whole tiles. Not with --cv, --grid or --budget\n"
 "Validation (whole scenes or folds, never single tiles):\n"
 "  --val-fold K          tiles whose fold is K are validation (folds file)\n"
 "  --folds-file PATH     NAME<TAB>SCENE<TAB>FOLD (default TILES/folds.tsv)\n"
@@ -130,7 +157,8 @@ static void usage(FILE *f)
 "  --grid SPEC           every combination on every fold, e.g.\n"
 "                        \"lr=1e-3,3e-4 filters=8,16,32 depth=3,4,5\"; keys lr,\n"
 "                        filters, depth, batchnorm (0,1), dropout, weight_decay,\n"
-"                        class_weights (none,auto,sqrt or W0:W1:...); other keys keep\n"
+"                        class_weights (none,auto,sqrt or W0:W1:...), loss (the\n"
+"                        --loss names, e.g. loss=ce,ce+lovasz); other keys keep\n"
 "                        the flags' values. A run scores its best epoch's\n"
 "                        validation mIoU; configurations rank by the mean over\n"
 "                        folds. The best is retrained on every non-test tile for\n"
@@ -189,7 +217,8 @@ enum {
     OPT_CLASS_WEIGHTS, OPT_IGNORE_LABEL, OPT_VAL_FOLD, OPT_FOLDS_FILE, OPT_VAL, OPT_VAL_DIR,
     OPT_NO_AUGMENT, OPT_SEED, OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_FORCE, OPT_INIT,
     OPT_EARLY_STOP, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_MAX_STEPS,
-    OPT_TIME_BUDGET, OPT_CV, OPT_GRID, OPT_BUDGET, OPT_REPORT
+    OPT_TIME_BUDGET, OPT_CV, OPT_GRID, OPT_BUDGET, OPT_REPORT, OPT_LOSS, OPT_LOSS_WEIGHT,
+    OPT_CROPS_PER_EPOCH
 };
 
 /* The shared parsers (cli_number.h) with unet-train's messages. */
@@ -238,12 +267,15 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
         {"step-size", required_argument, NULL, OPT_STEP_SIZE},
         {"gamma", required_argument, NULL, OPT_GAMMA},
         {"class-weights", required_argument, NULL, OPT_CLASS_WEIGHTS},
+        {"loss", required_argument, NULL, OPT_LOSS},
+        {"loss-weight", required_argument, NULL, OPT_LOSS_WEIGHT},
         {"ignore-label", required_argument, NULL, OPT_IGNORE_LABEL},
         {"val-fold", required_argument, NULL, OPT_VAL_FOLD},
         {"folds-file", required_argument, NULL, OPT_FOLDS_FILE},
         {"val", required_argument, NULL, OPT_VAL},
         {"val-dir", required_argument, NULL, OPT_VAL_DIR},
         {"no-augment", no_argument, NULL, OPT_NO_AUGMENT},
+        {"crops-per-epoch", required_argument, NULL, OPT_CROPS_PER_EPOCH},
         {"seed", required_argument, NULL, OPT_SEED},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
@@ -275,6 +307,8 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
     o->gamma = 0.1;
     o->class_weights = "none";
     o->ignore_label = UNET_IGNORE_LABEL;
+    o->loss = LOSS_CE;
+    o->loss_weight = LOSS_WEIGHT_DEFAULT;
     o->augment = 1;
     long v;
     int c;
@@ -336,6 +370,18 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
             if (parse_double("--gamma", optarg, 1e-6, 1, &o->gamma)) return -1;
             break;
         case OPT_CLASS_WEIGHTS: o->class_weights = optarg; break;
+        case OPT_LOSS:
+            o->loss = loss_kind_from_name(optarg);
+            if (o->loss < 0) {
+                err("--loss wants ce, dice, lovasz, ce+dice or ce+lovasz, got '%s'", optarg);
+                return -1;
+            }
+            break;
+        case OPT_LOSS_WEIGHT:
+            if (parse_double("--loss-weight", optarg, 0, LOSS_WEIGHT_MAX, &o->loss_weight))
+                return -1;
+            o->loss_weight_set = 1;
+            break;
         case OPT_IGNORE_LABEL:
             if (parse_long("--ignore-label", optarg, 0, 255, &v)) return -1;
             o->ignore_label = (int)v;
@@ -347,6 +393,11 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
             break;
         case OPT_VAL_DIR: o->val_dir = optarg; break;
         case OPT_NO_AUGMENT: o->augment = 0; break;
+        case OPT_CROPS_PER_EPOCH:
+            if (parse_long("--crops-per-epoch", optarg, 1, CROPS_PER_EPOCH_MAX,
+                           &o->crops_per_epoch))
+                return -1;
+            break;
         case OPT_SEED:
             if (parse_u64("--seed", optarg, &o->seed)) return -1;
             break;
@@ -413,8 +464,18 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
             "--val and --val-dir");
         return -1;
     }
+    if (search && o->crops_per_epoch) {
+        err("--crops-per-epoch trains single runs; --cv, --grid and --budget use the tiles");
+        return -1;
+    }
     if (o->early_stop && n_val == 0 && !search) {
         err("--early-stop needs validation (--val-fold, --val or --val-dir)");
+        return -1;
+    }
+    if (o->loss_weight_set && o->loss != LOSS_CE_DICE && o->loss != LOSS_CE_LOVASZ &&
+        !o->grid) {
+        err("--loss-weight weighs the second term of --loss ce+dice or ce+lovasz (--loss is %s)",
+            loss_kind_name(o->loss));
         return -1;
     }
     if (!o->lr_set)

@@ -21,10 +21,14 @@ typedef struct options {
     long step_size;
     double gamma;
     const char *class_weights;
+    int loss;           /* loss_kind (loss.h) */
+    double loss_weight; /* of Dice/Lovász beside cross-entropy */
+    int loss_weight_set;
     int ignore_label;
     const char *val_fold, *folds_file, *val_dir;
     double val_fraction;
     int augment;
+    long crops_per_epoch; /* 0: an epoch is one pass over the tiles */
     uint64_t seed;
     int threads;
     const char *checkpoint_dir;

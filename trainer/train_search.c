@@ -62,7 +62,8 @@ int train_search_run(const options *o, const unet_palette *pal, const run_paths 
                     .force = o->force, .stop = stop, .message = search_message};
     c.base = (grid_config){.lr = o->lr, .filters = o->filters, .depth = o->depth,
                            .batchnorm = o->batchnorm, .dropout = o->dropout,
-                           .weight_decay = o->weight_decay};
+                           .weight_decay = o->weight_decay,
+                           .loss = {.kind = o->loss, .weight = o->loss_weight}};
     if (snprintf(c.base.class_weights, sizeof c.base.class_weights, "%s", o->class_weights) >=
         (int)sizeof c.base.class_weights) {
         train_error("--class-weights: too long");

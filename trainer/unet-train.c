@@ -480,6 +480,12 @@ static int run(app *a)
                 g_size, g_size);
         return EXIT_USAGE;
     }
+    if (g_size > 1 && o->loss != LOSS_CE && !(o->cv || o->grid || o->budget > 0)) {
+        if (g_rank == 0) /* Dice and Lovász are losses of the whole batch */
+            train_error("--loss %s does not run data-parallel: use one process or --loss ce",
+                        loss_kind_name(o->loss));
+        return EXIT_USAGE;
+    }
     if (run_paths_make(o->out, o->checkpoint_dir, &a->p) != UNET_OK) {
         train_error("out of memory");
         return EXIT_FAILED;
@@ -581,7 +587,8 @@ static int run(app *a)
         return EXIT_FAILED;
     }
 
-    const uint64_t spe = train_steps_per_epoch(a->split.n_train, (int)o->batch);
+    const uint64_t spe = train_steps_per_epoch(
+        o->crops_per_epoch ? (int)o->crops_per_epoch : a->split.n_train, (int)o->batch);
     lr_schedule sched = {.kind = o->schedule, .base_lr = o->lr,
                          .total_steps = train_planned_steps((uint64_t)o->epochs, spe, o->max_steps),
                          .steps_per_epoch = spe, .step_size = (uint64_t)o->step_size,
@@ -648,7 +655,9 @@ static int run(app *a)
     train_options topt = {.batch = (int)o->batch, .epochs = (uint64_t)o->epochs,
                           .max_steps = o->max_steps, .time_budget = o->time_budget,
                           .schedule = sched, .class_weights = a->class_weights,
+                          .loss = {.kind = o->loss, .weight = o->loss_weight},
                           .ignore_label = o->ignore_label, .augment = o->augment,
+                          .crops_per_epoch = (uint64_t)o->crops_per_epoch,
                           .early_stop = (uint64_t)o->early_stop, .checkpoint_path = a->p.ckpt,
                           .config_json = a->config.s, .stop = &stop_flag, .user = &ctx,
                           .on_step = run_progress_step, .on_epoch = run_progress_epoch,
