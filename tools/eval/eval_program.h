@@ -105,6 +105,8 @@ void eval_tiles_free(tile_list *l);
 int eval_ensure_matrix(evaluator *e, int k);
 int eval_open_model(evaluator *e);
 int eval_write_outputs(evaluator *e, const unet_metrics *m);
+/* Everything the evaluator holds, and e itself (NULL is ignored). */
+void eval_evaluator_free(evaluator *e);
 /* Tile mode: every tile of tiles through the model; returns the exit status. */
 int eval_tile_mode_run(const eval_options *o, tile_list *tiles);
 

@@ -255,19 +255,7 @@ done:
         eval_warn(o, "temporary folder %s not removed: %s", temp_dir, strerror(errno));
     free(temp_dir);
     eval_scenes_free(&es);
-    if (e) {
-        for (int f = 0; f < e->run.n_failures; f++) {
-            free(e->run.failures[f].tile);
-            free(e->run.failures[f].error);
-        }
-        free(e->run.failures);
-        tile_batch_free(&e->tb);
-        unet_confusion_free(&e->cm);
-        report_gallery_free(&e->gallery);
-        unet_session_free(e->session);
-        unet_model_free(e->model);
-    }
-    free(e);
+    eval_evaluator_free(e);
     free(pal);
     free(inputs);
     return status;

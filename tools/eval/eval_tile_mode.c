@@ -496,12 +496,20 @@ int eval_tile_mode_run(const eval_options *o, tile_list *tiles)
     status = eval_interrupted ? EXIT_INTERRUPTED : (e->run.failed || out_failed) ? EXIT_SOME_FAILED : 0;
 
 done:
+    free(batch);
+    eval_evaluator_free(e);
+    return status;
+}
+
+void eval_evaluator_free(evaluator *e)
+{
+    if (!e)
+        return;
     for (int f = 0; f < e->run.n_failures; f++) {
         free(e->run.failures[f].tile);
         free(e->run.failures[f].error);
     }
     free(e->run.failures);
-    free(batch);
     free(e->tile_failed);
     free(e->pred);
     free(e->rgb);
@@ -511,6 +519,5 @@ done:
     unet_session_free(e->session);
     unet_model_free(e->model);
     free(e);
-    return status;
 }
 
