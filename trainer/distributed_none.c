@@ -15,18 +15,7 @@ int dist_init(int *argc, char ***argv, const char *prog, dist **out)
     (void)argc;
     (void)argv;
     *out = NULL;
-    const int n = launch_env_size();
-    if (n == 1)
-        return 0;
-    if (launch_env_rank() == 0) {
-        if (n > 1)
-            fprintf(stderr, "%s: error: started as %d processes, but %s\n", prog, n,
-                    LAUNCH_ENV_NO_MPI_HINT);
-        else
-            fprintf(stderr, "%s: error: started by an MPI launcher, but %s\n", prog,
-                    LAUNCH_ENV_NO_MPI_HINT);
-    }
-    return 2;
+    return launch_env_refuse_without_mpi(prog);
 }
 
 int dist_rank(const dist *d) { return (void)d, 0; }

@@ -1,6 +1,7 @@
 /* Launcher environment variables (see launch_env.h). */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -63,4 +64,20 @@ int launch_env_threads(int local_ranks)
     }
     const long t = online / (local_ranks > 0 ? local_ranks : 1);
     return t >= 1 ? (int)t : 1;
+}
+
+int launch_env_refuse_without_mpi(const char *prog)
+{
+    const int n = launch_env_size();
+    if (n == 1)
+        return 0;
+    if (launch_env_rank() == 0) {
+        if (n > 1)
+            fprintf(stderr, "%s: error: started as %d processes, but %s\n", prog, n,
+                    LAUNCH_ENV_NO_MPI_HINT);
+        else
+            fprintf(stderr, "%s: error: started by an MPI launcher, but %s\n", prog,
+                    LAUNCH_ENV_NO_MPI_HINT);
+    }
+    return 2;
 }

@@ -26,4 +26,9 @@ int launch_env_threads(int local_ranks);
     "tools/install-deps.sh) and rebuild with 'meson setup --reconfigure BUILD -Dmpi=enabled "  \
     "&& ninja -C BUILD'; run one process without mpirun/srun"
 
+/* For builds without MPI: 0 when this process runs alone; else rank 0
+ * prints "PROG: error: started as N processes, but <hint>" (or "started by
+ * an MPI launcher") and every rank gets 2, the usage exit status. */
+int launch_env_refuse_without_mpi(const char *prog);
+
 #endif

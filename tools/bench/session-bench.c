@@ -6,22 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include <unet/unet.h>
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "bench_clock.h"
 
 static long rss_kb(void)
 {
@@ -65,7 +53,7 @@ int main(int argc, char **argv)
 
     /* Baseline: the libraries loaded and an empty session exists. */
     long rss_base = rss_kb();
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     unet_model *m = NULL;
     unet_session *s = NULL;
     unet_session_options so = { .threads = threads, .precision = precision };
@@ -77,19 +65,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "unet-session-bench: %s\n", unet_last_error());
         return 2;
     }
-    double load_ms = now_ms() - t0;
+    double load_ms = bench_now_ms() - t0;
     if (unet_session_run(s, &in, 1) != UNET_OK) {
         fprintf(stderr, "unet-session-bench: %s\n", unet_last_error());
         return 2;
     }
     double *ms = malloc((size_t)iters * sizeof *ms);
     for (int i = 0; i < iters; i++) {
-        double t = now_ms();
+        double t = bench_now_ms();
         unet_session_run(s, &in, 1);
-        ms[i] = now_ms() - t;
+        ms[i] = bench_now_ms() - t;
     }
-    qsort(ms, (size_t)iters, sizeof *ms, cmp_d);
-    double med = ms[iters / 2];
+    double med = bench_median(ms, iters);
     double flops = unet_session_flops(s);
     printf("{\"model\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"threads\":%d,\"size\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,"
            "\"tiles_per_s\":%.3f,\"gflops\":%.2f,\"load_ms\":%.2f,\"arena_bytes\":%zu,\"rss_base_kb\":%ld,\"rss_peak_kb\":%ld}\n",

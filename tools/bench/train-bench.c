@@ -4,23 +4,10 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench_clock.h"
 #include "net.h"
 #include "optimizer.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
@@ -63,17 +50,16 @@ int main(int argc, char **argv)
         labels[i] = (unsigned char)(rand() % 6);
     double loss;
     for (int s = -1; s < steps; s++) { /* one warm-up step */
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         if (net_forward(net, x, 1) != UNET_OK || net_loss(net, labels, NULL, 255, &loss) != UNET_OK ||
             net_backward(net) != UNET_OK || optimizer_step(opt, params, 1e-3) != UNET_OK) {
             fprintf(stderr, "unet-train-bench: %s\n", unet_last_error());
             return 1;
         }
         if (s >= 0)
-            ms[s] = now_ms() - t0;
+            ms[s] = bench_now_ms() - t0;
     }
-    qsort(ms, (size_t)steps, sizeof *ms, cmp_d);
-    double med = ms[steps / 2];
+    double med = bench_median(ms, steps);
     printf("{\"depth\":%d,\"filters\":%d,\"batchnorm\":%d,\"batch\":%d,\"threads\":%d,\"size\":%d,\"median_step_ms\":%.2f,"
            "\"tiles_per_s\":%.3f,\"gflops\":%.1f}\n",
            arch.depth, arch.base_filters, arch.batchnorm, batch, threads, size, med, batch * 1000.0 / med,

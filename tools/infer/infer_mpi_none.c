@@ -10,18 +10,7 @@ int infer_mpi_init(int *argc, char ***argv, infer_mpi **out)
     (void)argc;
     (void)argv;
     *out = NULL;
-    const int n = launch_env_size();
-    if (n == 1)
-        return 0;
-    if (launch_env_rank() == 0) {
-        if (n > 1)
-            fprintf(stderr, "unet-infer: started as %d processes, but %s\n", n,
-                    LAUNCH_ENV_NO_MPI_HINT);
-        else
-            fprintf(stderr, "unet-infer: started by an MPI launcher, but %s\n",
-                    LAUNCH_ENV_NO_MPI_HINT);
-    }
-    return 2;
+    return launch_env_refuse_without_mpi("unet-infer");
 }
 
 int infer_mpi_rank(const infer_mpi *m) { return (void)m, 0; }
