@@ -36,7 +36,7 @@ meson test -C build-ci --print-errorlogs --num-processes "$jobs"
 # run both ISAs themselves.)
 isa_tests=(reference_unet export_runtime grad conformance-node conformance-pytorch-converted
   conformance-pytorch-operator conformance-simple overfit precision ops_naive ops_resize fusion
-  infer_e2e scene_infer train_e2e train_resume train_vs_runtime bn_sync torch_models
+  infer_e2e scene_infer train_e2e train_resume train_losses train_vs_runtime bn_sync torch_models
   eltwise_accuracy bf16 qdq)
 logs=(build-ci/meson-logs/testlog.json)
 if grep -q -w avx512f /proc/cpuinfo; then
