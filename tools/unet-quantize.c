@@ -1,0 +1,113 @@
+/* unet-quantize: post-training quantisation of a float ONNX model into a
+ * standard QDQ file (QuantizeLinear/DequantizeLinear pairs) that libunet runs
+ * as int8 convolutions and ONNX Runtime runs too. The steps live in
+ * tools/quantize/ (quantize_run.c walks them); this file is the command line. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <unet/unet.h>
+
+#include "cli_message.h"
+#include "cli_number.h"
+#include "quantize_run.h"
+
+#define PROG "unet-quantize"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "Usage: unet-quantize MODEL CALIB_TILES -o OUT.onnx [options]\n"
+        "\n"
+        "Post-training quantisation of a float32 ONNX model into a standard QDQ\n"
+        "ONNX file (QuantizeLinear/DequantizeLinear pairs, opset 13 or later), which\n"
+        "libunet runs as int8 convolutions where the CPU has VNNI and ONNX Runtime\n"
+        "runs too. BatchNormalization after a Conv is folded into it first. Every\n"
+        "Conv with group 1 gets int8 weights, symmetric per output channel (axis 0),\n"
+        "and a uint8 input quantised per tensor; ConvTranspose and the bias stay\n"
+        "float32 (libunet runs ConvTranspose in float32 anyway). The activation\n"
+        "ranges come from running the float model (through libunet) on the images\n"
+        "of CALIB_TILES (a tiles folder, its images/ when it has one: PNG or JPEG),\n"
+        "except the image input's, which is the full 8-bit pixel range scaled as\n"
+        "the model's unet.input says. The model's metadata is kept and\n"
+        "unet.quantization (JSON: method, calibration folder, tile count) added.\n"
+        "\n"
+        "Options:\n"
+        "  -o, --out PATH       the QDQ model to write (required; written atomically)\n"
+        "  --method M           how an activation's range is chosen from its values:\n"
+        "                       minmax (all of them), percentile (clip each tail,\n"
+        "                       see --percentile) or entropy (the threshold with the\n"
+        "                       least KL divergence, as TensorRT); default percentile\n"
+        "  --percentile P       share of values kept in each tail, in percent,\n"
+        "                       50..100 (default 99.99)\n"
+        "  --max-tiles N        calibrate on at most N images, spread evenly over the\n"
+        "                       sorted names (default 200; 0: all)\n"
+        "  --threads N          threads for the calibration runs (default: all cores)\n"
+        "  --force              replace OUT when it exists\n"
+        "  -q, --quiet          no progress lines (errors are still printed)\n"
+        "  --version            print the version\n"
+        "  -h, --help           this text\n"
+        "\n"
+        "Progress (one line per calibration image) and errors go to stderr.\n"
+        "Exit status: 0 written; 1 written, but some calibration images could not\n"
+        "be read or run (each named); 2 bad usage, or the model, tiles or output\n"
+        "unusable (nothing written).\n");
+}
+
+enum { O_METHOD = 256, O_PERCENTILE, O_MAX_TILES, O_THREADS, O_FORCE, O_VERSION };
+
+int main(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "out", required_argument, NULL, 'o' },
+        { "method", required_argument, NULL, O_METHOD },
+        { "percentile", required_argument, NULL, O_PERCENTILE },
+        { "max-tiles", required_argument, NULL, O_MAX_TILES },
+        { "threads", required_argument, NULL, O_THREADS },
+        { "force", no_argument, NULL, O_FORCE },
+        { "quiet", no_argument, NULL, 'q' },
+        { "version", no_argument, NULL, O_VERSION },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    qz_options o = { .method = QZ_PERCENTILE, .percentile = 99.99, .max_tiles = 200, .activation_bits = 8 };
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qh", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'o': o.out = optarg; break;
+        case O_METHOD:
+            if (qz_method_parse(optarg, &o.method) != 0) {
+                cli_message(PROG, "error", "--method takes minmax, percentile or entropy, not '%s'", optarg);
+                return 2;
+            }
+            break;
+        case O_PERCENTILE:
+            if (cli_parse_double(optarg, 50.0, 100.0, &o.percentile) != 0) {
+                cli_message(PROG, "error", "--percentile must be a number from 50 to 100, got '%s'", optarg);
+                return 2;
+            }
+            break;
+        case O_MAX_TILES:
+            if (cli_int_option(PROG, "--max-tiles", optarg, 0, 10000000, &o.max_tiles) != 0)
+                return 2;
+            break;
+        case O_THREADS:
+            if (cli_int_option(PROG, "--threads", optarg, 0, 4096, &o.threads) != 0)
+                return 2;
+            break;
+        case O_FORCE: o.force = 1; break;
+        case 'q': o.quiet = 1; break;
+        case O_VERSION: printf("unet-quantize %s\n", UNET_VERSION_STRING); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (argc - optind != 2 || !o.out) {
+        cli_message(PROG, "error", "%s", argc - optind != 2 ? "expected MODEL and CALIB_TILES" : "-o OUT.onnx is required");
+        usage(stderr);
+        return 2;
+    }
+    o.model = argv[optind];
+    o.tiles = argv[optind + 1];
+    return qz_run(&o);
+}
