@@ -102,38 +102,59 @@ int qz_range_percentile(const qz_hist *h, double percent, double *lo, double *hi
 {
     if (h->count == 0 || !(percent > 0.0 && percent <= 100.0))
         return -1;
-    double allowed = (double)h->count * (100.0 - percent) / 100.0;
+    /* Whole values; the 1e-6 absorbs the decimal percent's binary rounding
+     * (100 - 99.9 is 0.09999999999999432). */
+    double allowed = floor((double)h->count * (100.0 - percent) / 100.0 + 1e-6);
     *hi = h->max > 0.0 ? tail_edge(h, h->pos, allowed, h->max) : h->max;
     *lo = h->min < 0.0 ? -tail_edge(h, h->neg, allowed, -h->min) : h->min;
     return 0;
 }
 
-/* KL(P || Q) of the candidate threshold at bin count i (see the header). */
-static double kl_at(const double *mag, int i, int levels, double beyond, double *p, double *q)
+/* d[0..n-1] normalised to sum 1, with the empty bins given eps taken evenly
+ * from the others (so log(p / q) stays finite), as MXNet's and TensorRT's
+ * calibrations smooth; 0 when d is all empty. */
+static int smooth(double *d, int n, double eps)
 {
     double total = 0.0;
+    int zeros = 0;
+    for (int b = 0; b < n; b++) {
+        total += d[b];
+        zeros += d[b] == 0.0;
+    }
+    if (total <= 0.0 || zeros == n)
+        return 0;
+    double take = eps * zeros / (n - zeros);
+    for (int b = 0; b < n; b++)
+        d[b] = d[b] == 0.0 ? eps : d[b] / total - take;
+    return 1;
+}
+
+/* KL(P || Q) at a threshold of i bins (see the header): P is mag[0..i-1]
+ * with the values beyond added to bin i-1; Q merges mag[0..i-1] (without
+ * them) into `levels` steps and spreads each step's count evenly over the
+ * bins where P is non-empty. */
+static double kl_at(const double *mag, int i, int levels, double beyond, double *p, double *q)
+{
     for (int b = 0; b < i; b++)
         p[b] = mag[b];
     p[i - 1] += beyond;
-    for (int b = 0; b < i; b++)
-        total += p[b];
-    if (total <= 0.0)
-        return INFINITY;
     for (int j = 0; j < levels; j++) {
         int first = (int)((int64_t)j * i / levels), end = (int)((int64_t)(j + 1) * i / levels);
         double sum = 0.0;
         int nonempty = 0;
         for (int b = first; b < end; b++) {
-            sum += p[b];
+            sum += mag[b];
             nonempty += p[b] > 0.0;
         }
         for (int b = first; b < end; b++)
             q[b] = p[b] > 0.0 ? sum / nonempty : 0.0;
     }
+    if (!smooth(p, i, 1e-4) || !smooth(q, i, 1e-4))
+        return INFINITY;
     double kl = 0.0;
     for (int b = 0; b < i; b++)
-        if (p[b] > 0.0) /* q[b] > 0 too: its step holds p[b] */
-            kl += p[b] / total * log(p[b] / q[b]);
+        if (p[b] > 0.0 && q[b] > 0.0)
+            kl += p[b] * log(p[b] / q[b]);
     return kl;
 }
 

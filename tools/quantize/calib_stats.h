@@ -32,16 +32,17 @@ void qz_hist_add(qz_hist *h, const float *values, size_t n);
 /* The range [lo, hi] a method keeps; values outside it saturate. Each
  * returns 0, or -1 when the histogram is empty (no finite value seen). */
 int qz_range_minmax(const qz_hist *h, double *lo, double *hi);
-/* Clips each tail to the share (100 - percent) / 100 of the values: hi is
- * the upper edge of the bin where the values above it would exceed that
- * share (never above max), lo likewise on the negative side (0 when there
- * are no negative values). percent in (0, 100]. */
+/* Lets at most floor(count * (100 - percent) / 100) values saturate in each
+ * tail: hi is the upper edge of the bin where the values above it would
+ * exceed that many (never above max), lo likewise on the negative side (min
+ * when there are no negative values). percent in (0, 100]. */
 int qz_range_percentile(const qz_hist *h, double percent, double *lo, double *hi);
 /* The threshold T that minimises the Kullback-Leibler divergence between the
  * histogram clipped at T (the values beyond T added to its last bin) and the
- * same histogram after quantisation to `levels` steps over [0, T] (each step
- * spreads its count evenly over its non-empty bins), as TensorRT's entropy
- * calibration does. Non-negative tensors: T on the positive side, [0, T];
+ * histogram up to T quantised to `levels` steps over [0, T] (each step
+ * spreads its count evenly over its non-empty bins), both smoothed with 1e-4
+ * for the empty bins, as TensorRT's entropy calibration does; the smallest
+ * T of the least divergence, from `levels` bins up. Non-negative tensors: T on the positive side, [0, T];
  * tensors with negative values: T on |x|, [-T, T] clipped to [min, max].
  * levels >= 2 (255 for uint8 one-sided, 127 for one side of a signed range). */
 int qz_range_entropy(const qz_hist *h, int levels, double *lo, double *hi);
