@@ -4,6 +4,7 @@
  * tools/quantize/ (quantize_run.c walks them); this file is the command line. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <unet/unet.h>
@@ -40,6 +41,8 @@ static void usage(FILE *f)
         "                       least KL divergence, as TensorRT); default percentile\n"
         "  --percentile P       share of values kept in each tail, in percent,\n"
         "                       50..100 (default 99.99)\n"
+        "  --keep-float NODES   leave these Conv nodes (comma-separated names, as in\n"
+        "                       the model) in float32; may be repeated\n"
         "  --max-tiles N        calibrate on at most N images, spread evenly over the\n"
         "                       sorted names (default 200; 0: all)\n"
         "  --threads N          threads for the calibration runs (default: all cores)\n"
@@ -54,7 +57,20 @@ static void usage(FILE *f)
         "unusable (nothing written).\n");
 }
 
-enum { O_METHOD = 256, O_PERCENTILE, O_MAX_TILES, O_THREADS, O_FORCE, O_VERSION };
+/* Appends the comma-separated names of list (split in place) to o. */
+static int add_names(qz_options *o, char *list)
+{
+    for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
+        char **grown = realloc(o->keep_float, (size_t)(o->n_keep_float + 1) * sizeof *grown);
+        if (!grown)
+            return -1;
+        grown[o->n_keep_float++] = name;
+        o->keep_float = grown;
+    }
+    return 0;
+}
+
+enum { O_METHOD = 256, O_PERCENTILE, O_KEEP_FLOAT, O_MAX_TILES, O_THREADS, O_FORCE, O_VERSION };
 
 int main(int argc, char **argv)
 {
@@ -62,6 +78,7 @@ int main(int argc, char **argv)
         { "out", required_argument, NULL, 'o' },
         { "method", required_argument, NULL, O_METHOD },
         { "percentile", required_argument, NULL, O_PERCENTILE },
+        { "keep-float", required_argument, NULL, O_KEEP_FLOAT },
         { "max-tiles", required_argument, NULL, O_MAX_TILES },
         { "threads", required_argument, NULL, O_THREADS },
         { "force", no_argument, NULL, O_FORCE },
@@ -87,6 +104,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case O_KEEP_FLOAT:
+            if (add_names(&o, optarg) != 0) {
+                cli_message(PROG, "error", "out of memory");
+                return 2;
+            }
+            break;
         case O_MAX_TILES:
             if (cli_int_option(PROG, "--max-tiles", optarg, 0, 10000000, &o.max_tiles) != 0)
                 return 2;
@@ -109,5 +132,7 @@ int main(int argc, char **argv)
     }
     o.model = argv[optind];
     o.tiles = argv[optind + 1];
-    return qz_run(&o);
+    int status = qz_run(&o);
+    free(o.keep_float);
+    return status;
 }

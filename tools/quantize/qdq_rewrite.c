@@ -29,20 +29,35 @@ static int quantisable_conv(const Onnx__GraphProto *g, const Onnx__NodeProto *n)
     return !qz_find_initializer(g, n->input[0], NULL);
 }
 
-unet_status qz_plan_make(const Onnx__GraphProto *g, qz_plan *p)
+static int kept_float(const Onnx__NodeProto *n, char *const *keep_float, int n_keep)
+{
+    for (int k = 0; k < n_keep; k++)
+        if (n->name && strcmp(n->name, keep_float[k]) == 0)
+            return 1;
+    return 0;
+}
+
+unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int n_keep, qz_plan *p)
 {
     memset(p, 0, sizeof *p);
+    for (int k = 0; k < n_keep; k++) {
+        int found = 0;
+        for (size_t i = 0; i < g->n_node && !found; i++)
+            found = g->node[i]->name && strcmp(g->node[i]->name, keep_float[k]) == 0 && quantisable_conv(g, g->node[i]);
+        if (!found)
+            return unet_set_error(UNET_ERR_ARG, "--keep-float: the model has no quantisable Conv named '%s'", keep_float[k]);
+    }
     size_t nc = 0, nt = 0;
     for (size_t i = 0; i < g->n_node; i++) {
-        const Onnx__NodeProto *n = g->node[i];
-        if (!quantisable_conv(g, n)) {
+        Onnx__NodeProto *n = g->node[i];
+        if (!quantisable_conv(g, n) || kept_float(n, keep_float, n_keep)) {
             p->convs_left_float += is_default_op(n, "Conv") || is_default_op(n, "ConvTranspose");
             continue;
         }
         int seen = 0;
         for (size_t k = 0; k < nt && !seen; k++)
             seen = strcmp(p->tensors[k], n->input[0]) == 0;
-        if (qz_append((void ***)&p->conv_names, &nc, n->name ? n->name : (char *)"") != 0 ||
+        if (qz_append((void ***)&p->convs, &nc, n) != 0 ||
             (!seen && qz_append((void ***)&p->tensors, &nt, n->input[0]) != 0)) {
             qz_plan_free(p);
             return unet_set_error(UNET_ERR_NOMEM, "out of memory");
@@ -53,9 +68,17 @@ unet_status qz_plan_make(const Onnx__GraphProto *g, qz_plan *p)
     return UNET_OK;
 }
 
+static int in_plan(const qz_plan *p, const Onnx__NodeProto *n)
+{
+    for (int k = 0; k < p->n_convs; k++)
+        if (p->convs[k] == n)
+            return 1;
+    return 0;
+}
+
 void qz_plan_free(qz_plan *p)
 {
-    free(p->conv_names);
+    free(p->convs);
     free(p->tensors);
     memset(p, 0, sizeof *p);
 }
@@ -190,7 +213,7 @@ unet_status qz_rewrite_qdq(Onnx__ModelProto *model, const qz_plan *p, const floa
     size_t n_weights = 0;
     for (size_t i = 0; i < g->n_node && s == UNET_OK; i++) {
         Onnx__NodeProto *n = g->node[i];
-        if (quantisable_conv(g, n)) {
+        if (in_plan(p, n)) {
             int t = -1;
             for (int k = 0; k < p->n_tensors && t < 0; k++)
                 if (strcmp(p->tensors[k], n->input[0]) == 0)

@@ -17,7 +17,7 @@
 #include "onnx.pb-c.h"
 
 typedef struct qz_plan {
-    char **conv_names;  /* the Convs quantised, in node order (borrowed) */
+    Onnx__NodeProto **convs; /* the Convs quantised, in node order (borrowed) */
     int n_convs;
     char **tensors;     /* the distinct activations they read, in node order (borrowed) */
     int n_tensors;
@@ -26,8 +26,9 @@ typedef struct qz_plan {
 
 /* Conv nodes of the default domain with group 1, a float32 rank-4 weight
  * initializer (and a float32 bias initializer or none), reading a computed
- * tensor or the graph input. */
-unet_status qz_plan_make(const Onnx__GraphProto *g, qz_plan *p);
+ * tensor or the graph input, except those named in keep_float (n_keep
+ * names; a name that is no such Conv is an error naming it). */
+unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int n_keep, qz_plan *p);
 void qz_plan_free(qz_plan *p);
 
 /* Rewrites model per plan: tensors[i] quantised with scale[i], zero[i].

@@ -135,7 +135,7 @@ int qz_run(const qz_options *o)
     double weight_error = 0.0;
     unet_status s = qz_fold_batchnorm(m->graph, &folded);
     if (s == UNET_OK)
-        s = qz_plan_make(m->graph, &plan);
+        s = qz_plan_make(m->graph, o->keep_float, o->n_keep_float, &plan);
     if (s == UNET_OK && plan.n_convs == 0)
         s = unet_set_error(UNET_ERR_UNSUPPORTED, "no Conv of the model can be quantised (group 1 with float32 initializer weights of rank 4)");
     if (s != UNET_OK) {

@@ -13,6 +13,8 @@ typedef struct qz_options {
     int max_tiles;       /* 0: all */
     int activation_bits; /* 8 (0..255) or 7 (0..127) */
     int threads;         /* 0: all cores */
+    char **keep_float;   /* Conv node names left in float32 */
+    int n_keep_float;
     int force, quiet;
 } qz_options;
 
