@@ -115,11 +115,42 @@ static int choose_parameters(const qz_options *o, Onnx__ModelProto *m, const qz_
     return status ? status : run.failed ? 1 : 0;
 }
 
+static int has_qdq(const Onnx__GraphProto *g)
+{
+    for (size_t i = 0; i < g->n_node; i++)
+        if (strcmp(g->node[i]->op_type, "QuantizeLinear") == 0 || strcmp(g->node[i]->op_type, "DequantizeLinear") == 0)
+            return 1;
+    return 0;
+}
+
+/* The output's folder exists (checked before the calibration run, which
+ * takes a while). */
+static int out_folder_ok(const char *out)
+{
+    const char *slash = strrchr(out, '/');
+    if (!slash)
+        return 1;
+    char dir[4096];
+    size_t n = (size_t)(slash - out);
+    if (n == 0)
+        return 1;
+    if (n >= sizeof dir)
+        return 0;
+    memcpy(dir, out, n);
+    dir[n] = 0;
+    struct stat st;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int qz_run(const qz_options *o)
 {
     struct stat st;
     if (!o->force && stat(o->out, &st) == 0) {
         cli_message(PROG, "error", "%s exists; --force replaces it", o->out);
+        return 2;
+    }
+    if (!out_folder_ok(o->out)) {
+        cli_message(PROG, "error", "%s: its folder does not exist", o->out);
         return 2;
     }
     Onnx__ModelProto *m;
@@ -137,7 +168,11 @@ int qz_run(const qz_options *o)
     if (s == UNET_OK)
         s = qz_plan_make(m->graph, o->keep_float, o->n_keep_float, &plan);
     if (s == UNET_OK && plan.n_convs == 0)
-        s = unet_set_error(UNET_ERR_UNSUPPORTED, "no Conv of the model can be quantised (group 1 with float32 initializer weights of rank 4)");
+        s = unet_set_error(UNET_ERR_UNSUPPORTED, "no Conv of the model can be quantised (group 1 with float32 initializer weights of rank 4)%s",
+                           has_qdq(m->graph) ? "; it holds QuantizeLinear/DequantizeLinear nodes already" : "");
+    if (s == UNET_OK && qz_default_opset(m) < 13)
+        s = unet_set_error(UNET_ERR_UNSUPPORTED, "the model imports operator set %lld; per-channel DequantizeLinear needs 13 or later",
+                           (long long)qz_default_opset(m));
     if (s != UNET_OK) {
         cli_message(PROG, "error", "%s: %s", o->model, unet_last_error());
         status = 2;
