@@ -57,8 +57,11 @@ unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int
         int seen = 0;
         for (size_t k = 0; k < nt && !seen; k++)
             seen = strcmp(p->tensors[k], n->input[0]) == 0;
+        char *name = seen ? NULL : qz_strdup(n->input[0]); /* the rewrite renames the Conv's input */
         if (qz_append((void ***)&p->convs, &nc, n) != 0 ||
-            (!seen && qz_append((void ***)&p->tensors, &nt, n->input[0]) != 0)) {
+            (!seen && (!name || qz_append((void ***)&p->tensors, &nt, name) != 0))) {
+            free(name);
+            p->n_tensors = (int)nt;
             qz_plan_free(p);
             return unet_set_error(UNET_ERR_NOMEM, "out of memory");
         }
@@ -79,6 +82,8 @@ static int in_plan(const qz_plan *p, const Onnx__NodeProto *n)
 void qz_plan_free(qz_plan *p)
 {
     free(p->convs);
+    for (int k = 0; k < p->n_tensors; k++)
+        free(p->tensors[k]);
     free(p->tensors);
     memset(p, 0, sizeof *p);
 }

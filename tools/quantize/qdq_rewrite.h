@@ -19,7 +19,7 @@
 typedef struct qz_plan {
     Onnx__NodeProto **convs; /* the Convs quantised, in node order (borrowed) */
     int n_convs;
-    char **tensors;     /* the distinct activations they read, in node order (borrowed) */
+    char **tensors;     /* the distinct activations they read, in node order (owned) */
     int n_tensors;
     int convs_left_float; /* Conv / ConvTranspose nodes that stay float32 */
 } qz_plan;
