@@ -109,7 +109,7 @@ static void test_fold_then_rewrite(void **state)
     const float act_scale = 0.5f;
     const uint8_t act_zero = 3;
     double werr;
-    assert_int_equal(qz_rewrite_qdq(m, &plan, &act_scale, &act_zero, &werr), UNET_OK);
+    assert_int_equal(qz_rewrite_qdq(m, &plan, &act_scale, &act_zero, NULL, &werr), UNET_OK);
     qz_plan_free(&plan);
     /* Per channel max|w| / 127 = [1/127, 2/127]: q = [127, -127] exactly. */
     assert_true(werr < 1e-7);

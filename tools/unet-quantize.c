@@ -43,6 +43,10 @@ static void usage(FILE *f)
         "                       50..100 (default 99.99)\n"
         "  --keep-float NODES   leave these Conv nodes (comma-separated names, as in\n"
         "                       the model) in float32; may be repeated\n"
+        "  --activation-bits B  8 (uint8 0..255, default) or 7 (0..127, with a Clip\n"
+        "                       in front of each QuantizeLinear so no value exceeds\n"
+        "                       127): coarser, but libunet then runs those Convs int8\n"
+        "                       on CPUs without VNNI too (the image input keeps 8)\n"
         "  --max-tiles N        calibrate on at most N images, spread evenly over the\n"
         "                       sorted names (default 200; 0: all)\n"
         "  --threads N          threads for the calibration runs (default: all cores)\n"
@@ -70,7 +74,7 @@ static int add_names(qz_options *o, char *list)
     return 0;
 }
 
-enum { O_METHOD = 256, O_PERCENTILE, O_KEEP_FLOAT, O_MAX_TILES, O_THREADS, O_FORCE, O_VERSION };
+enum { O_METHOD = 256, O_PERCENTILE, O_KEEP_FLOAT, O_ACTIVATION_BITS, O_MAX_TILES, O_THREADS, O_FORCE, O_VERSION };
 
 int main(int argc, char **argv)
 {
@@ -79,6 +83,7 @@ int main(int argc, char **argv)
         { "method", required_argument, NULL, O_METHOD },
         { "percentile", required_argument, NULL, O_PERCENTILE },
         { "keep-float", required_argument, NULL, O_KEEP_FLOAT },
+        { "activation-bits", required_argument, NULL, O_ACTIVATION_BITS },
         { "max-tiles", required_argument, NULL, O_MAX_TILES },
         { "threads", required_argument, NULL, O_THREADS },
         { "force", no_argument, NULL, O_FORCE },
@@ -109,6 +114,10 @@ int main(int argc, char **argv)
                 cli_message(PROG, "error", "out of memory");
                 return 2;
             }
+            break;
+        case O_ACTIVATION_BITS:
+            if (cli_int_option(PROG, "--activation-bits", optarg, 7, 8, &o.activation_bits) != 0)
+                return 2;
             break;
         case O_MAX_TILES:
             if (cli_int_option(PROG, "--max-tiles", optarg, 0, 10000000, &o.max_tiles) != 0)

@@ -1,4 +1,5 @@
 /* The QDQ rewrite: see qdq_rewrite.h. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,18 +124,30 @@ static unet_status add_node(node_list *l, Onnx__NodeProto *n, const char *what)
     return UNET_OK;
 }
 
-/* QuantizeLinear + DequantizeLinear of activation t; the Convs then read dq. */
+/* QuantizeLinear + DequantizeLinear of activation t (Clip first when
+ * clip_max is finite); the Convs then read dq. */
 static unet_status emit_activation(Onnx__GraphProto *g, node_list *l, const char *t, float scale, uint8_t zero,
-                                   char *dq, size_t dq_size)
+                                   float clip_max, char *dq, size_t dq_size)
 {
     char s_name[1024], z_name[1024], q_name[1024], node_name[1100];
+    char c_name[1024], cmax_name[1024];
+    const char *q_input = t;
+    if (isfinite(clip_max)) {
+        UNET_TRY(new_name(g, t, "_clipped", c_name, sizeof c_name));
+        UNET_TRY(new_name(g, t, "_clip_max", cmax_name, sizeof cmax_name));
+        UNET_TRY(add_init(g, qz_tensor_new(cmax_name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL, &clip_max, 4), cmax_name));
+        const char *c_in[3] = { t, "", cmax_name };
+        snprintf(node_name, sizeof node_name, "%s_Clip", t);
+        UNET_TRY(add_node(l, qz_node_new("Clip", node_name, 3, c_in, c_name), node_name));
+        q_input = c_name;
+    }
     UNET_TRY(new_name(g, t, "_scale", s_name, sizeof s_name));
     UNET_TRY(new_name(g, t, "_zero_point", z_name, sizeof z_name));
     UNET_TRY(new_name(g, t, "_quantized", q_name, sizeof q_name));
     UNET_TRY(new_name(g, t, "_dequantized", dq, dq_size));
     UNET_TRY(add_init(g, qz_tensor_new(s_name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL, &scale, 4), s_name));
     UNET_TRY(add_init(g, qz_tensor_new(z_name, ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 0, NULL, &zero, 1), z_name));
-    const char *q_in[3] = { t, s_name, z_name }, *dq_in[3] = { q_name, s_name, z_name };
+    const char *q_in[3] = { q_input, s_name, z_name }, *dq_in[3] = { q_name, s_name, z_name };
     snprintf(node_name, sizeof node_name, "%s_QuantizeLinear", t);
     UNET_TRY(add_node(l, qz_node_new("QuantizeLinear", node_name, 3, q_in, q_name), node_name));
     snprintf(node_name, sizeof node_name, "%s_DequantizeLinear", t);
@@ -202,7 +215,7 @@ static unet_status replace_input(Onnx__NodeProto *n, size_t k, const char *name)
 }
 
 unet_status qz_rewrite_qdq(Onnx__ModelProto *model, const qz_plan *p, const float *scale, const uint8_t *zero,
-                           double *weight_error)
+                           const float *clip_max, double *weight_error)
 {
     Onnx__GraphProto *g = model->graph;
     *weight_error = 0.0;
@@ -228,7 +241,8 @@ unet_status qz_rewrite_qdq(Onnx__ModelProto *model, const qz_plan *p, const floa
                 break;
             }
             if (!dq_names[t][0])
-                s = emit_activation(g, &l, p->tensors[t], scale[t], zero[t], dq_names[t], sizeof dq_names[t]);
+                s = emit_activation(g, &l, p->tensors[t], scale[t], zero[t], clip_max ? clip_max[t] : INFINITY, dq_names[t],
+                                    sizeof dq_names[t]);
             if (s == UNET_OK)
                 s = emit_weight(g, &l, n, weight_error);
             char *w = s == UNET_OK ? qz_strdup(n->input[1]) : NULL;

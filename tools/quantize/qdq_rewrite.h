@@ -4,6 +4,7 @@
  * match_qdq_conv turns into int8 convolutions):
  *   x -> QuantizeLinear(x_scale, x_zero_point: uint8, per tensor)
  *     -> DequantizeLinear -> Conv <- DequantizeLinear(axis 0) <- W int8
+ * (x -> Clip(max) -> QuantizeLinear ... for activations of fewer bits)
  * with symmetric int8 weights per output channel (zero points 0) and the
  * bias left in float32. ConvTranspose stays float32: libunet runs it in
  * float whatever its inputs, so quantising it would add error and no speed. */
@@ -31,11 +32,13 @@ typedef struct qz_plan {
 unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int n_keep, qz_plan *p);
 void qz_plan_free(qz_plan *p);
 
-/* Rewrites model per plan: tensors[i] quantised with scale[i], zero[i].
+/* Rewrites model per plan: tensors[i] quantised with scale[i], zero[i],
+ * through Clip(max = clip_max[i]) first where clip_max[i] is finite (fewer
+ * than 8 bits: libunet sees the bound and may then run int8 without VNNI).
  * Needs default opset >= 13 (DequantizeLinear per axis); names it would add
  * that the graph already has are an error naming them. *weight_error gets
  * the largest |w - dequantised w| over all weights. */
 unet_status qz_rewrite_qdq(Onnx__ModelProto *model, const qz_plan *p, const float *scale, const uint8_t *zero,
-                           double *weight_error);
+                           const float *clip_max, double *weight_error);
 
 #endif

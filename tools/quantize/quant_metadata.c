@@ -45,12 +45,17 @@ char *qz_summary_json(const qz_summary *sm)
     snprintf(buf + len, size - len, ",\"calibration\":");
     json_string(buf, size, sm->calibration);
     len = strlen(buf);
+    char acts[160];
+    if (sm->activation_bits < 8)
+        snprintf(acts, sizeof acts, "uint8 per tensor, 0..%d (a Clip before each QuantizeLinear), the image input 0..255",
+                 (1 << sm->activation_bits) - 1);
+    else
+        snprintf(acts, sizeof acts, "uint8 per tensor, 0..255");
     snprintf(buf + len, size - len,
-             ",\"tiles\":%d,\"activations\":\"uint8 per tensor, %d bits (0..%d)\","
+             ",\"tiles\":%d,\"activation_bits\":%d,\"activations\":\"%s\","
              "\"weights\":\"int8 symmetric per output channel\",\"convs_quantized\":%d,"
              "\"convs_float\":%d,\"batchnorms_folded\":%d}",
-             sm->tiles, sm->activation_bits, (1 << sm->activation_bits) - 1, sm->convs_quantized,
-             sm->convs_float, sm->batchnorms_folded);
+             sm->tiles, sm->activation_bits, acts, sm->convs_quantized, sm->convs_float, sm->batchnorms_folded);
     return buf;
 }
 

@@ -1,4 +1,5 @@
 /* One unet-quantize run: see quantize_run.h. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,7 @@ static int input_channels(const Onnx__ModelProto *m, int nhwc)
 
 /* Calibration and the parameters of every planned tensor. */
 static int choose_parameters(const qz_options *o, Onnx__ModelProto *m, const qz_plan *plan, const qz_tile_list *tiles,
-                             float *scale, uint8_t *zero, int *used)
+                             float *scale, uint8_t *zero, float *clip_max, int *used)
 {
     qz_hist *hists = malloc((size_t)plan->n_tensors * sizeof *hists);
     if (!hists) {
@@ -102,13 +103,18 @@ static int choose_parameters(const qz_options *o, Onnx__ModelProto *m, const qz_
     for (int i = 0; status == 0 && i < plan->n_tensors; i++) {
         double lo, hi;
         int is_input = strcmp(plan->tensors[i], input) == 0;
+        /* The image input keeps 8 bits: its 256 pixel values are then exact. */
+        const int qmax = is_input ? 255 : (1 << o->activation_bits) - 1;
         if (tensor_range(o, &hists[i], is_input, &run.input, channels, &lo, &hi) != 0 ||
-            qz_choose_activation(lo, hi, (1 << o->activation_bits) - 1, &scale[i], &zero[i]) != 0) {
+            qz_choose_activation(lo, hi, qmax, &scale[i], &zero[i]) != 0) {
             cli_message(PROG, "error", "tensor '%s' of %s: no usable range from %llu finite values (%llu not finite)",
                         plan->tensors[i], o->model, (unsigned long long)hists[i].count,
                         (unsigned long long)hists[i].nonfinite);
             status = 2;
         }
+        /* Fewer bits: a Clip in front keeps every quantised value <= qmax
+         * (QuantizeLinear itself saturates at 255 only). */
+        clip_max[i] = qmax < 255 ? (float)((qmax - zero[i]) * (double)scale[i]) : INFINITY;
     }
     *used = run.used;
     free(hists);
@@ -161,7 +167,7 @@ int qz_run(const qz_options *o)
     int folded = 0, status = 0, used = 0;
     qz_plan plan = { 0 };
     qz_tile_list tiles = { 0 };
-    float *scale = NULL;
+    float *scale = NULL, *clip_max = NULL;
     uint8_t *zero = NULL;
     double weight_error = 0.0;
     unet_status s = qz_fold_batchnorm(m->graph, &folded);
@@ -185,9 +191,10 @@ int qz_run(const qz_options *o)
         qz_tiles_spread(&tiles, o->max_tiles);
         scale = malloc((size_t)plan.n_tensors * sizeof *scale);
         zero = malloc((size_t)plan.n_tensors);
-        status = scale && zero ? choose_parameters(o, m, &plan, &tiles, scale, zero, &used) : 2;
+        clip_max = malloc((size_t)plan.n_tensors * sizeof *clip_max);
+        status = scale && zero && clip_max ? choose_parameters(o, m, &plan, &tiles, scale, zero, clip_max, &used) : 2;
     }
-    if (status < 2 && qz_rewrite_qdq(m, &plan, scale, zero, &weight_error) != UNET_OK) {
+    if (status < 2 && qz_rewrite_qdq(m, &plan, scale, zero, clip_max, &weight_error) != UNET_OK) {
         cli_message(PROG, "error", "%s: %s", o->model, unet_last_error());
         status = 2;
     }
@@ -211,6 +218,7 @@ int qz_run(const qz_options *o)
     }
     free(scale);
     free(zero);
+    free(clip_max);
     qz_tiles_free(&tiles);
     qz_plan_free(&plan);
     qz_model_free(m);
