@@ -13,6 +13,10 @@
 #        calibration tiles; on 936 held-out real tiles see README.md);
 #     4. refusals: an existing output without --force, a missing model, an
 #        empty tiles folder (exit 2, the file named, nothing written).
+#     5. --activation-bits 7: a Clip before each QuantizeLinear (not the
+#        image's), accepted by onnx.checker; capped at AVX2 libunet runs
+#        those 18 Convs int8 (no VNNI needed) and its masks agree with this
+#        CPU's on >= 99.5% of pixels, and with fp32's on >= 97.5%.
 #   test_quantize.sh ort
 #     ONNX Runtime (onnxruntime-node from UNET_ORT_PREFIX, which the
 #     ort_interop test installs) runs the same QDQ file on two sample tiles
@@ -125,6 +129,33 @@ check "unet-infer: float masks" $?
 check "unet-infer: QDQ masks" $?
 agreement=$("$MASK_AGREEMENT" --min "$MIN_AGREEMENT" fp32 int8)
 check "int8 and fp32 masks: $agreement, at least $MIN_AGREEMENT" $?
+
+# 5. 7-bit activations: a Clip before each QuantizeLinear but the image's, and
+# libunet runs those Convs int8 without VNNI too (capped at AVX2 here).
+"$UNET_QUANTIZE" --quiet --activation-bits 7 "$model" "$samples" -o q7.onnx
+check "unet-quantize --activation-bits 7 exits 0" $?
+if "$py" -c 'import onnx' 2> /dev/null; then
+  "$py" "$UNET_SOURCE_ROOT/tests/check_onnx.py" q7.onnx > checker7.txt 2>&1
+  check "onnx.checker accepts q7.onnx" $? "$(tail -3 checker7.txt)"
+  clips=$("$py" -c "import onnx; print([n.op_type for n in onnx.load('q7.onnx').graph.node].count('Clip'))")
+  [ "$clips" = 18 ]
+  check "q7.onnx: a Clip before each of the 18 QuantizeLinear of computed tensors ($clips)" $?
+fi
+ONEDNN_MAX_CPU_ISA=AVX2 ONEDNN_VERBOSE=1 "$UNET_INFER" --quiet q7.onnx "$tile" -o verbose7 > verbose7.txt 2>&1
+check "unet-infer runs q7.onnx capped at AVX2" $? "$(tail -3 verbose7.txt)"
+int8=$(grep -c '^onednn_verbose,exec,cpu,convolution,.*src_u8' verbose7.txt)
+[ "$int8" -eq 18 ]
+check "AVX2 (no VNNI): the 18 Convs with 7-bit inputs ran int8, the first (8-bit image) did not ($int8 did)" $?
+"$UNET_INFER" --quiet q7.onnx "$samples" -o int8-7 > /dev/null 2>&1
+check "unet-infer: 7-bit masks at this CPU's ISA" $?
+ONEDNN_MAX_CPU_ISA=AVX2 "$UNET_INFER" --quiet q7.onnx "$samples" -o int8-7-avx2 > /dev/null 2>&1
+check "unet-infer: 7-bit masks capped at AVX2" $?
+# Measured 0.9985 (VNNI here, where the first Conv runs int8 as well).
+agreement=$("$MASK_AGREEMENT" --min 0.995 int8-7 int8-7-avx2)
+check "7-bit masks at AVX2 vs this ISA: $agreement, at least 0.995" $?
+# Measured 0.9824 on the 8 sample tiles.
+agreement=$("$MASK_AGREEMENT" --min 0.975 fp32 int8-7)
+check "7-bit and fp32 masks: $agreement, at least 0.975" $?
 
 # 4. refusals
 "$UNET_QUANTIZE" --quiet "$model" "$samples" -o q.onnx 2> exists.err
