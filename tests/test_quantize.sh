@@ -20,8 +20,9 @@
 #   test_quantize.sh ort
 #     ONNX Runtime (onnxruntime-node from UNET_ORT_PREFIX, which the
 #     ort_interop test installs) runs the same QDQ file on two sample tiles
-#     and its masks agree with libunet's int8 masks on >= 99.5% of pixels
-#     (the two fuse their QDQ arithmetic differently). Exit 77 (SKIP) with the
+#     and its masks agree with libunet's int8 masks on >= 99% of pixels, and
+#     the 7-bit file's on >= 98.5% (the two fuse their QDQ arithmetic
+#     differently; see the measured figures below). Exit 77 (SKIP) with the
 #     reason when node, onnxruntime-node or python3-numpy (which writes the
 #     raw input) is missing.
 # Needs UNET_SOURCE_ROOT, UNET_QUANTIZE, UNET_INFER, UNET_RUN_RAW,
@@ -70,14 +71,28 @@ qdq_model.read_tiles(sys.argv[1].split(',')).tofile('x.f32')" "$tiles" || exit 2
   check "libunet runs q.onnx on 2 tiles" $? "$(tail -3 ours.txt)"
   node "$ORT_RUN" q.onnx x.f32 2x3x256x256 ort > ort.txt 2>&1
   check "ONNX Runtime runs q.onnx on 2 tiles" $? "$(tail -3 ort.txt)"
-  "$py" -c "
+  # Measured: 0.9958 (8 bits), 0.9915 (7 bits). libunet's own fp32 QDQ path
+  # (UNET_NO_QDQ_INT8=1) differs from its int8 kernels and from ORT by as
+  # much: a value at a rounding boundary flips, and later layers carry it.
+  compare() { # compare PREFIX_A PREFIX_B MIN WHAT
+    "$py" -c "
 import numpy as np, sys
-o = np.fromfile('ours0.f32', np.float32).reshape(2, 6, 256, 256)
-t = np.fromfile('ort0.f32', np.float32).reshape(2, 6, 256, 256)
+o = np.fromfile(sys.argv[1] + '0.f32', np.float32).reshape(2, 6, 256, 256)
+t = np.fromfile(sys.argv[2] + '0.f32', np.float32).reshape(2, 6, 256, 256)
 share = float((o.argmax(1) == t.argmax(1)).mean())
-print('ONNX Runtime and libunet int8 masks agree on %.5f of pixels (max probability difference %.3g)' % (share, np.abs(o - t).max()))
-sys.exit(0 if share >= 0.995 else 1)" > agree.txt 2>&1
-  check "$(cat agree.txt)" $?
+print('%s: ONNX Runtime and libunet int8 masks agree on %.5f of pixels, at least %s (max probability difference %.3g)' % (
+      sys.argv[4], share, sys.argv[3], np.abs(o - t).max()))
+sys.exit(0 if share >= float(sys.argv[3]) else 1)" "$1" "$2" "$3" "$4" > agree.txt 2>&1
+    check "$(cat agree.txt)" $?
+  }
+  compare ours ort 0.99 "8-bit activations"
+  "$UNET_QUANTIZE" --quiet --activation-bits 7 "$model" "$samples" -o q7.onnx
+  check "unet-quantize --activation-bits 7 writes q7.onnx" $?
+  "$UNET_RUN_RAW" q7.onnx x.f32 2x3x256x256 ours7 > ours7.txt 2>&1
+  check "libunet runs q7.onnx" $? "$(tail -3 ours7.txt)"
+  node "$ORT_RUN" q7.onnx x.f32 2x3x256x256 ort7 > ort7.txt 2>&1
+  check "ONNX Runtime runs q7.onnx (Clip before QuantizeLinear)" $? "$(tail -3 ort7.txt)"
+  compare ours7 ort7 0.985 "7-bit activations"
   finish
 fi
 
