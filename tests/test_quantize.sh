@@ -12,7 +12,8 @@
 #        pixels (measured: 0.9837 on these 8 tiles, which are also the
 #        calibration tiles; on 936 held-out real tiles see README.md);
 #     4. refusals: an existing output without --force, a missing model, an
-#        empty tiles folder (exit 2, the file named, nothing written).
+#        empty tiles folder (exit 2, the file named, nothing written); SIGINT
+#        during calibration (exit 3, nothing written).
 #     5. --activation-bits 7: a Clip before each QuantizeLinear (not the
 #        image's), accepted by onnx.checker; capped at AVX2 libunet runs
 #        those 18 Convs int8 (no VNNI needed) and its masks agree with this
@@ -188,4 +189,15 @@ mkdir -p empty/images
 st=$?
 [ "$st" -eq 2 ] && grep -q 'empty/images' empty.err && [ ! -e e.onnx ]
 check "a tiles folder without images: exit $st, named ($(head -1 empty.err))" $?
+# SIGINT during calibration: the image being run finishes, exit 3, nothing written.
+mkdir -p many/images
+for i in $(seq 1 200); do ln -s "$tile" "many/images/t$i.png"; done
+"$UNET_QUANTIZE" --threads 1 "$model" many -o i.onnx 2> int.err &
+pid=$!
+for _ in $(seq 1 200); do grep -q 'calibration 1/' int.err && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+st=$?
+[ "$st" -eq 3 ] && grep -q 'interrupted after' int.err && [ ! -e i.onnx ] && ! ls i.onnx.* > /dev/null 2>&1
+check "SIGINT: exit $st, $(grep -m1 interrupted int.err), no i.onnx" $?
 finish

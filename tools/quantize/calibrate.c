@@ -159,7 +159,7 @@ unet_status qz_calibrate(Onnx__ModelProto *model, char *const *paths, int n_path
     unet_session_options so = { .threads = run->threads };
     if (s == UNET_OK)
         s = unet_session_create(um, &so, &session);
-    for (int t = 0; s == UNET_OK && t < n_paths; t++) {
+    for (int t = 0; s == UNET_OK && t < n_paths && !(run->stop && *run->stop); t++) {
         unet_status ts = calibrate_image(session, paths[t], &in, &meta, out_index, hists, n);
         if (ts == UNET_OK)
             run->used++;

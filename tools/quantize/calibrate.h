@@ -6,6 +6,8 @@
 #ifndef UNET_TOOLS_QUANTIZE_CALIBRATE_H
 #define UNET_TOOLS_QUANTIZE_CALIBRATE_H
 
+#include <signal.h>
+
 #include <unet/meta.h>
 #include <unet/unet.h>
 
@@ -21,6 +23,7 @@ typedef struct qz_calib_run {
     int threads;            /* 0: all cores */
     qz_progress_fn progress;
     void *progress_ctx;
+    volatile sig_atomic_t *stop; /* when set non-zero (a signal), no further image is run */
     int used, failed;       /* images that ran, images that failed (out) */
     unet_input_spec input;  /* how the model scales pixels (unet.input), out */
 } qz_calib_run;

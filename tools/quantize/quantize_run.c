@@ -1,5 +1,6 @@
 /* One unet-quantize run: see quantize_run.h. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,20 @@ int qz_method_parse(const char *name, qz_method *out)
 }
 
 const char *qz_method_name(qz_method m) { return method_names[m]; }
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig) { (void)sig; interrupted = 1; }
+
+/* SIGINT and SIGTERM end the calibration after the current image; nothing
+ * is written then (exit 3). */
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static void progress(void *ctx, int index, int total, const char *path, unet_status s)
 {
@@ -87,13 +102,17 @@ static int choose_parameters(const qz_options *o, Onnx__ModelProto *m, const qz_
     for (int i = 0; i < plan->n_tensors; i++)
         qz_hist_init(&hists[i]);
     qz_calib_run run = { .model_name = o->model, .threads = o->threads, .progress = progress,
-                         .progress_ctx = (void *)o };
+                         .progress_ctx = (void *)o, .stop = &interrupted };
+    catch_signals();
     unet_status s = qz_calibrate(m, tiles->paths, tiles->n, (const char *const *)plan->tensors, hists,
                                  plan->n_tensors, &run);
     int status = 0;
     if (s != UNET_OK) {
         cli_message(PROG, "error", "calibrating %s: %s", o->model, unet_last_error());
         status = 2;
+    } else if (interrupted) {
+        cli_message(PROG, "error", "interrupted after %d of %d calibration images; nothing written", run.used + run.failed, tiles->n);
+        status = 3;
     } else if (run.used == 0) {
         cli_message(PROG, "error", "none of the %d calibration images of %s could be used; nothing written", tiles->n, o->tiles);
         status = 2;

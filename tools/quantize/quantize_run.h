@@ -24,7 +24,8 @@ const char *qz_method_name(qz_method m);
 
 /* The program's exit status: 0 written; 1 written, but some calibration
  * images failed (named on stderr); 2 nothing written (unusable model, tiles
- * or output; the reason on stderr). */
+ * or output; the reason on stderr); 3 interrupted (SIGINT, SIGTERM), nothing
+ * written. */
 int qz_run(const qz_options *o);
 
 #endif
