@@ -5,19 +5,21 @@
 #     1. unet-quantize writes a QDQ file (one progress line per tile), which
 #        onnx.checker accepts (tests/check_onnx.py, full check and strict
 #        shape inference; said and skipped without python3-onnx); its
-#        metadata keeps unet.classes and records unet.quantization;
-#     2. libunet runs it: where the ISA has VNNI every Conv runs as an int8
-#        convolution (ONEDNN_VERBOSE: src u8), elsewhere none does;
+#        metadata keeps unet.classes and records unet.quantization; 18 of
+#        the 19 Convs are quantised (the one reading the image stays float32
+#        by default), BatchNormalization is folded, ConvTranspose stays;
+#     2. libunet runs it: where the ISA has VNNI every quantised Conv runs as
+#        an int8 convolution (ONEDNN_VERBOSE: src u8), elsewhere none does;
 #     3. its masks agree with the float model's on >= MIN_AGREEMENT of the
-#        pixels (measured: 0.9837 on these 8 tiles, which are also the
-#        calibration tiles; on 936 held-out real tiles see README.md);
+#        pixels (measured: 0.9945 on these 8 tiles, which are also the
+#        calibration tiles; on 643 held-out real tiles see README.md);
 #     4. refusals: an existing output without --force, a missing model, an
 #        empty tiles folder (exit 2, the file named, nothing written); SIGINT
 #        during calibration (exit 3, nothing written).
-#     5. --activation-bits 7: a Clip before each QuantizeLinear (not the
-#        image's), accepted by onnx.checker; capped at AVX2 libunet runs
-#        those 18 Convs int8 (no VNNI needed) and its masks agree with this
-#        CPU's on >= 99.5% of pixels, and with fp32's on >= 97.5%.
+#     5. --activation-bits 7: a Clip before each QuantizeLinear, accepted by
+#        onnx.checker; capped at AVX2 libunet runs those 18 Convs int8 (no
+#        VNNI needed) and its masks agree with this CPU's on >= 99% of
+#        pixels, and with fp32's on >= 98%.
 #   test_quantize.sh ort
 #     ONNX Runtime (onnxruntime-node from UNET_ORT_PREFIX, which the
 #     ort_interop test installs) runs the same QDQ file on two sample tiles
@@ -34,7 +36,7 @@ for v in UNET_QUANTIZE UNET_INFER UNET_RUN_RAW MASK_AGREEMENT; do
   [ -x "${!v:-}" ] || { echo "test_quantize: $v is not set to a program" >&2; exit 2; }
 done
 [ -d "${UNET_SOURCE_ROOT:-}" ] || { echo "test_quantize: UNET_SOURCE_ROOT is not set" >&2; exit 2; }
-MIN_AGREEMENT=${MIN_AGREEMENT:-0.975}
+MIN_AGREEMENT=${MIN_AGREEMENT:-0.985}
 model=$UNET_SOURCE_ROOT/models/unet-aerial.onnx
 samples=$UNET_SOURCE_ROOT/models/samples
 py=/usr/bin/python3
@@ -72,7 +74,7 @@ qdq_model.read_tiles(sys.argv[1].split(',')).tofile('x.f32')" "$tiles" || exit 2
   check "libunet runs q.onnx on 2 tiles" $? "$(tail -3 ours.txt)"
   node "$ORT_RUN" q.onnx x.f32 2x3x256x256 ort > ort.txt 2>&1
   check "ONNX Runtime runs q.onnx on 2 tiles" $? "$(tail -3 ort.txt)"
-  # Measured: 0.9958 (8 bits), 0.9915 (7 bits). libunet's own fp32 QDQ path
+  # Measured: 0.9963 (8 bits), 0.9927 (7 bits). libunet's own fp32 QDQ path
   # (UNET_NO_QDQ_INT8=1) differs from its int8 kernels and from ORT by as
   # much: a value at a rounding boundary flips, and later layers carry it.
   compare() { # compare PREFIX_A PREFIX_B MIN WHAT
@@ -84,7 +86,8 @@ share = float((o.argmax(1) == t.argmax(1)).mean())
 print('%s: ONNX Runtime and libunet int8 masks agree on %.5f of pixels, at least %s (max probability difference %.3g)' % (
       sys.argv[4], share, sys.argv[3], np.abs(o - t).max()))
 sys.exit(0 if share >= float(sys.argv[3]) else 1)" "$1" "$2" "$3" "$4" > agree.txt 2>&1
-    check "$(cat agree.txt)" $?
+    local st=$? # before the command substitution below sets $?
+    check "$(cat agree.txt)" "$st"
   }
   compare ours ort 0.99 "8-bit activations"
   "$UNET_QUANTIZE" --quiet --activation-bits 7 "$model" "$samples" -o q7.onnx
@@ -114,12 +117,14 @@ meta = {p.key: p.value for p in m.metadata_props}
 q = json.loads(meta['unet.quantization'])
 ops = [n.op_type for n in m.graph.node]
 ok = (json.loads(meta['unet.classes'])[0] == 'Building' and q['tiles'] == 8 and q['method'] == 'percentile'
-      and q['calibration'] == sys.argv[1] and ops.count('QuantizeLinear') == 19 and ops.count('DequantizeLinear') == 38
-      and 'BatchNormalization' not in ops and ops.count('ConvTranspose') == 4)
+      and q['calibration'] == sys.argv[1] and q['input_convs'] == 'float32' and ops.count('QuantizeLinear') == 18
+      and ops.count('DequantizeLinear') == 36 and 'BatchNormalization' not in ops and ops.count('ConvTranspose') == 4
+      and m.graph.node[0].op_type == 'Conv' and m.graph.node[0].input[0] == m.graph.input[0].name)
 print('metadata kept, unet.quantization %s; %d QuantizeLinear, %d DequantizeLinear, %d Conv' % (
       meta['unet.quantization'], ops.count('QuantizeLinear'), ops.count('DequantizeLinear'), ops.count('Conv')))
 sys.exit(0 if ok else 1)" "$samples" > meta.txt 2>&1
-  check "$(tail -1 meta.txt)" $?
+  st=$?
+  check "$(tail -1 meta.txt)" "$st"
 else
   echo "skip - onnx.checker and metadata: python3-onnx is missing"
 fi
@@ -131,8 +136,8 @@ check "unet-infer runs q.onnx" $? "$(tail -3 verbose.txt)"
 int8=$(grep -c '^onednn_verbose,exec,cpu,convolution,.*src_u8' verbose.txt)
 isa=$(grep -m1 '^onednn_verbose,info,cpu,isa:' verbose.txt | cut -d: -f2-)
 if grep -qiE 'vnni|DL Boost' <<< "$isa"; then
-  [ "$int8" -eq 19 ]
-  check "ISA $isa: the 19 quantised Convs ran as int8 convolutions ($int8)" $?
+  [ "$int8" -eq 18 ]
+  check "ISA $isa: the 18 quantised Convs ran as int8 convolutions ($int8)" $?
 else
   [ "$int8" -eq 0 ]
   check "ISA $isa (no VNNI): no Conv ran int8 ($int8 did)" $?
@@ -161,17 +166,17 @@ ONEDNN_MAX_CPU_ISA=AVX2 ONEDNN_VERBOSE=1 "$UNET_INFER" --quiet q7.onnx "$tile" -
 check "unet-infer runs q7.onnx capped at AVX2" $? "$(tail -3 verbose7.txt)"
 int8=$(grep -c '^onednn_verbose,exec,cpu,convolution,.*src_u8' verbose7.txt)
 [ "$int8" -eq 18 ]
-check "AVX2 (no VNNI): the 18 Convs with 7-bit inputs ran int8, the first (8-bit image) did not ($int8 did)" $?
+check "AVX2 (no VNNI): the 18 quantised Convs (7-bit inputs) ran int8 ($int8 did)" $?
 "$UNET_INFER" --quiet q7.onnx "$samples" -o int8-7 > /dev/null 2>&1
 check "unet-infer: 7-bit masks at this CPU's ISA" $?
 ONEDNN_MAX_CPU_ISA=AVX2 "$UNET_INFER" --quiet q7.onnx "$samples" -o int8-7-avx2 > /dev/null 2>&1
 check "unet-infer: 7-bit masks capped at AVX2" $?
-# Measured 0.9985 (VNNI here, where the first Conv runs int8 as well).
-agreement=$("$MASK_AGREEMENT" --min 0.995 int8-7 int8-7-avx2)
-check "7-bit masks at AVX2 vs this ISA: $agreement, at least 0.995" $?
-# Measured 0.9824 on the 8 sample tiles.
-agreement=$("$MASK_AGREEMENT" --min 0.975 fp32 int8-7)
-check "7-bit and fp32 masks: $agreement, at least 0.975" $?
+# Measured 0.9967 (VNNI here; the kernels differ, so values on rounding boundaries flip).
+agreement=$("$MASK_AGREEMENT" --min 0.99 int8-7 int8-7-avx2)
+check "7-bit masks at AVX2 vs this ISA: $agreement, at least 0.99" $?
+# Measured 0.9918 on the 8 sample tiles.
+agreement=$("$MASK_AGREEMENT" --min 0.98 fp32 int8-7)
+check "7-bit and fp32 masks: $agreement, at least 0.98" $?
 
 # 4. refusals
 "$UNET_QUANTIZE" --quiet "$model" "$samples" -o q.onnx 2> exists.err

@@ -102,7 +102,7 @@ static void test_fold_then_rewrite(void **state)
     expect_floats(g, "b", 2, (const float[]){ 0.0f, -1.0f });
 
     qz_plan plan;
-    assert_int_equal(qz_plan_make(g, NULL, 0, &plan), UNET_OK);
+    assert_int_equal(qz_plan_make(g, NULL, 0, 1, &plan), UNET_OK);
     assert_int_equal(plan.n_convs, 1);
     assert_int_equal(plan.n_tensors, 1);
     assert_string_equal(plan.tensors[0], "x");
@@ -143,7 +143,7 @@ static void test_fold_then_rewrite(void **state)
 
     /* Quantising the result again finds nothing to do: the Conv's weight is
      * a DequantizeLinear output now, not a float initializer. */
-    assert_int_equal(qz_plan_make(g, NULL, 0, &plan), UNET_OK);
+    assert_int_equal(qz_plan_make(g, NULL, 0, 1, &plan), UNET_OK);
     assert_int_equal(plan.n_convs, 0);
     qz_plan_free(&plan);
 
@@ -154,31 +154,44 @@ static void test_fold_then_rewrite(void **state)
     onnx__model_proto__free_unpacked(m, NULL);
 }
 
-/* --keep-float names must be quantisable Convs of the model. */
+/* --keep-float names must be quantisable Convs of the model; Convs reading
+ * the graph input are left float unless input_convs is 1. */
 static void test_keep_float(void **state)
 {
     (void)state;
     Onnx__ModelProto *m = one_conv_model();
     qz_plan plan;
     char *keep[1] = { "conv" }, *wrong[1] = { "bn" };
-    assert_int_equal(qz_plan_make(m->graph, keep, 1, &plan), UNET_OK);
+    assert_int_equal(qz_plan_make(m->graph, keep, 1, 1, &plan), UNET_OK);
     assert_int_equal(plan.n_convs, 0);
     assert_int_equal(plan.convs_left_float, 1);
     qz_plan_free(&plan);
-    assert_int_equal(qz_plan_make(m->graph, wrong, 1, &plan), UNET_ERR_ARG);
+    assert_int_equal(qz_plan_make(m->graph, wrong, 1, 1, &plan), UNET_ERR_ARG);
     assert_non_null(strstr(unet_last_error(), "'bn'"));
+    /* With x declared the graph input, its Conv stays float unless asked. */
+    Onnx__ValueInfoProto *in = malloc(sizeof *in);
+    assert_non_null(in);
+    onnx__value_info_proto__init(in);
+    in->name = qz_strdup("x");
+    assert_int_equal(qz_append((void ***)&m->graph->input, &m->graph->n_input, in), 0);
+    assert_int_equal(qz_plan_make(m->graph, NULL, 0, 0, &plan), UNET_OK);
+    assert_int_equal(plan.n_convs, 0);
+    qz_plan_free(&plan);
+    assert_int_equal(qz_plan_make(m->graph, NULL, 0, 1, &plan), UNET_OK);
+    assert_int_equal(plan.n_convs, 1);
+    qz_plan_free(&plan);
     onnx__model_proto__free_unpacked(m, NULL);
 }
 
 static void test_summary_json(void **state)
 {
     (void)state;
-    qz_summary sm = { "percentile", 99.99, "tiles \"a\"\\b", 8, 8, 19, 4, 18 };
+    qz_summary sm = { "percentile", 99.99, "tiles \"a\"\\b", 8, 8, 18, 5, 18, 0 };
     char *json = qz_summary_json(&sm);
     assert_non_null(json);
     assert_non_null(strstr(json, "\"method\":\"percentile\",\"percentile\":99.99,"));
     assert_non_null(strstr(json, "\"calibration\":\"tiles \\\"a\\\"\\\\b\",\"tiles\":8,"));
-    assert_non_null(strstr(json, "\"convs_quantized\":19,\"convs_float\":4,\"batchnorms_folded\":18}"));
+    assert_non_null(strstr(json, "\"convs_quantized\":18,\"convs_float\":5,\"input_convs\":\"float32\",\"batchnorms_folded\":18}"));
     free(json);
 }
 

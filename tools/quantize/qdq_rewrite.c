@@ -38,8 +38,10 @@ static int kept_float(const Onnx__NodeProto *n, char *const *keep_float, int n_k
     return 0;
 }
 
-unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int n_keep, qz_plan *p)
+unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int n_keep, int input_convs,
+                         qz_plan *p)
 {
+    const Onnx__ValueInfoProto *in = qz_graph_data_input(g);
     memset(p, 0, sizeof *p);
     for (int k = 0; k < n_keep; k++) {
         int found = 0;
@@ -51,7 +53,8 @@ unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int
     size_t nc = 0, nt = 0;
     for (size_t i = 0; i < g->n_node; i++) {
         Onnx__NodeProto *n = g->node[i];
-        if (!quantisable_conv(g, n) || kept_float(n, keep_float, n_keep)) {
+        const int reads_input = in && strcmp(n->input[0], in->name) == 0;
+        if (!quantisable_conv(g, n) || kept_float(n, keep_float, n_keep) || (reads_input && !input_convs)) {
             p->convs_left_float += is_default_op(n, "Conv") || is_default_op(n, "ConvTranspose");
             continue;
         }

@@ -28,8 +28,12 @@ typedef struct qz_plan {
 /* Conv nodes of the default domain with group 1, a float32 rank-4 weight
  * initializer (and a float32 bias initializer or none), reading a computed
  * tensor or the graph input, except those named in keep_float (n_keep
- * names; a name that is no such Conv is an error naming it). */
-unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int n_keep, qz_plan *p);
+ * names; a name that is no such Conv is an error naming it) and, unless
+ * input_convs is 1, those reading the graph input (the first layer is the
+ * most sensitive to int8 weights: measured on the shipped model, it alone
+ * took mask agreement with fp32 from 99.72% to 99.37%). */
+unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int n_keep, int input_convs,
+                         qz_plan *p);
 void qz_plan_free(qz_plan *p);
 
 /* Rewrites model per plan: tensors[i] quantised with scale[i], zero[i],

@@ -15,6 +15,7 @@ typedef struct qz_summary {
     int tiles;               /* images the statistics came from */
     int activation_bits;     /* 8: uint8 0..255 */
     int convs_quantized, convs_float, batchnorms_folded;
+    int input_convs;         /* 1: the Convs reading the image input are int8 too */
 } qz_summary;
 
 /* The JSON object for sm (malloc'd), or NULL when out of memory. */

@@ -191,7 +191,7 @@ int qz_run(const qz_options *o)
     double weight_error = 0.0;
     unet_status s = qz_fold_batchnorm(m->graph, &folded);
     if (s == UNET_OK)
-        s = qz_plan_make(m->graph, o->keep_float, o->n_keep_float, &plan);
+        s = qz_plan_make(m->graph, o->keep_float, o->n_keep_float, o->input_convs, &plan);
     if (s == UNET_OK && plan.n_convs == 0)
         s = unet_set_error(UNET_ERR_UNSUPPORTED, "no Conv of the model can be quantised (group 1 with float32 initializer weights of rank 4)%s",
                            has_qdq(m->graph) ? "; it holds QuantizeLinear/DequantizeLinear nodes already" : "");
@@ -219,7 +219,7 @@ int qz_run(const qz_options *o)
     }
     if (status < 2) {
         qz_summary sm = { qz_method_name(o->method), o->percentile, o->tiles, used, o->activation_bits,
-                          plan.n_convs, plan.convs_left_float, folded };
+                          plan.n_convs, plan.convs_left_float, folded, o->input_convs };
         char *json = qz_summary_json(&sm);
         s = json ? qz_metadata_set(m, "unet.quantization", json) : unet_set_error(UNET_ERR_NOMEM, "out of memory");
         if (s == UNET_OK)

@@ -15,6 +15,7 @@ typedef struct qz_options {
     int threads;         /* 0: all cores */
     char **keep_float;   /* Conv node names left in float32 */
     int n_keep_float;
+    int input_convs;     /* 1: quantise the Convs reading the image input too */
     int force, quiet;
 } qz_options;
 
