@@ -61,10 +61,13 @@ typedef struct node {
     /* Filled by the QDQ pass (Conv only): in[0] is the float input that the
      * model quantises by (qdq_x_scale, qdq_x_zero) as uint8 (qdq_x_u8) or
      * int8, in[1] the int8 weights, qdq_w_scale the value id of their scale
-     * (one, or one per output channel). 0 when the Conv is not quantised. */
+     * (one, or one per output channel). 0 when the Conv is not quantised.
+     * qdq_x_max is the largest quantised input value the graph lets occur:
+     * 255 (uint8) or 127 (int8), less when a Clip with a constant max feeds
+     * the QuantizeLinear (7-bit activations). */
     int qdq;
     float qdq_x_scale;
-    int qdq_x_zero, qdq_x_u8, qdq_w_scale;
+    int qdq_x_zero, qdq_x_u8, qdq_w_scale, qdq_x_max;
 } node_t;
 
 enum { FUSED_NONE = 0, FUSED_RELU, FUSED_LEAKY_RELU, FUSED_CLIP, FUSED_SIGMOID, FUSED_TANH };

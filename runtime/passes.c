@@ -328,6 +328,18 @@ static const node_t *producer_op(const unet_model *m, int value, const char *op)
 
 static int input_at(const node_t *n, int k) { return k < n->n_in ? n->in[k] : -1; }
 
+/* The largest value QuantizeLinear(x) with scale s and zero point z can give
+ * when x comes from a Clip (opset 11+, max as a constant input): q is
+ * monotonic in x, so q(max) bounds it; else the type's own top, qmax. */
+static int clipped_max(const unet_model *m, int x, float s, int z, int qmax)
+{
+    const node_t *clip = producer_op(m, x, "Clip");
+    if (!clip || clip->opset < 11 || input_at(clip, 2) < 0 || !is_float_const(m, clip->in[2], 1))
+        return qmax;
+    double q = nearbyint((double)(*(const float *)m->values[clip->in[2]].data / s)) + z;
+    return q < qmax ? (int)(q < 0.0 ? 0.0 : q) : qmax;
+}
+
 /* Conv(DequantizeLinear(QuantizeLinear(x)), DequantizeLinear(W_int8)) with a
  * per-tensor activation scale and symmetric per-tensor or per-output-channel
  * weight scales: the Conv reads x and the int8 weights directly and keeps the
@@ -378,6 +390,7 @@ static void match_qdq_conv(unet_model *m, node_t *c)
     c->qdq_x_zero = z_q;
     c->qdq_x_u8 = u8_q;
     c->qdq_w_scale = ws;
+    c->qdq_x_max = clipped_max(m, qx->in[0], s_q, z_q, u8_q ? 255 : 127);
 }
 
 /* DequantizeLinear(QuantizeLinear(x)) elsewhere (before a ConvTranspose, a

@@ -94,10 +94,17 @@ static void init_tensor(ptensor *t)
 
 unet_status plan_new_tensor(plan_t *p, int dtype, int rank, const int64_t *dims, int *id)
 {
+    /* dims may point into p->t (a copy of another tensor's shape), which
+     * growing the array moves: copy them first. */
+    int64_t shape[UNET_MAX_RANK];
+    if (rank < 0 || rank > UNET_MAX_RANK)
+        return unet_set_error(UNET_ERR_UNSUPPORTED, "rank %d is outside 0..%d", rank, UNET_MAX_RANK);
+    if (rank > 0)
+        memcpy(shape, dims, (size_t)rank * sizeof *shape);
     UNET_TRY(grow_tensors(p));
     *id = p->n_tensors++;
     init_tensor(&p->t[*id]);
-    return plan_set_shape(p, *id, dtype, rank, dims);
+    return plan_set_shape(p, *id, dtype, rank, shape);
 }
 
 unet_status plan_set_shape(plan_t *p, int id, int dtype, int rank, const int64_t *dims)

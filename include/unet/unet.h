@@ -108,7 +108,9 @@ int64_t unet_model_parameter_count(const unet_model *model);
  * (the softmax head, graph outputs) write f32. Elsewhere bf16 is refused
  * (UNET_ERR_UNSUPPORTED naming what the CPU lacks). int8 is refused as a
  * session setting: it comes from the model (QDQ files, whose quantised
- * convolutions run as int8 convolutions where the CPU has VNNI). */
+ * convolutions run as int8 convolutions where the CPU has VNNI, and also
+ * without it where a Clip bounds the uint8 input to 0..127, as
+ * unet-quantize --activation-bits 7 writes). */
 typedef enum unet_precision {
     UNET_PRECISION_FP32 = 0,
     UNET_PRECISION_BF16 = 1,

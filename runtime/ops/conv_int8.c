@@ -8,7 +8,9 @@
  * Only where the CPU has VNNI (AVX-512 VNNI or AVX-VNNI): without it oneDNN
  * multiplies u8 by s8 with vpmaddubsw, whose int16 pair sums saturate for
  * full-range uint8 activations (measured: errors of 0.17 on outputs of 1.8
- * capped at AVX2), and the QDQ arithmetic would not hold.
+ * capped at AVX2), and the QDQ arithmetic would not hold. The exception:
+ * uint8 activations the graph bounds to 0..127 (a Clip before the
+ * QuantizeLinear, node_t.qdq_x_max), whose pair sums cannot saturate.
  * Where oneDNN has no such kernel (or the node has a fused residual sum), the
  * caller runs the Conv in float32 on the dequantised weights and the
  * quantised-then-dequantised input: the QDQ arithmetic, in float. */
@@ -74,7 +76,12 @@ unet_status conv_int8_build(plan_t *p, const node_t *n, const conv_int8_geom *g,
     const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
     const int vnni = (isa & (unsigned)dnnl_cpu_isa_avx512_core_vnni) == (unsigned)dnnl_cpu_isa_avx512_core_vnni ||
                      (isa & (unsigned)dnnl_cpu_isa_avx2_vnni) == (unsigned)dnnl_cpu_isa_avx2_vnni;
-    if (!vnni || n->fused_sum >= 0 || p->t[x].is_const || !p->t[x].has_md || !p->t[w].is_const)
+    /* Without VNNI, uint8 inputs of at most 127 (7-bit activations behind a
+     * Clip): pair sums stay within 2 * 127 * 127 = 32258, so vpmaddubsw
+     * cannot saturate and the int8 convolution is exact. */
+    const int pairs_fit_int16 = n->qdq_x_u8 && n->qdq_x_max <= 127;
+    if ((!vnni && !pairs_fit_int16) || n->fused_sum >= 0 || p->t[x].is_const || !p->t[x].has_md ||
+        !p->t[w].is_const)
         return UNET_OK;
     if (b >= 0 && (!p->t[b].is_const || p->t[b].dtype != UNET_DTYPE_FLOAT))
         return UNET_OK;
