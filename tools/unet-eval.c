@@ -20,20 +20,11 @@
 
 #include "cli_message.h"
 #include "cli_number.h"
+#include "cli_signals.h"
 #include "eval_program.h"
 
+/* SIGINT, SIGTERM and SIGUSR1 stop the run; the metrics so far are still reported. */
 volatile sig_atomic_t eval_interrupted;
-static void on_signal(int sig) { (void)sig; eval_interrupted = 1; }
-
-/* SIGINT and SIGTERM stop the run; the metrics so far are still reported. */
-static void catch_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 static void usage(FILE *f)
 {
@@ -271,7 +262,7 @@ int main(int argc, char **argv)
         o.model = argv[optind];
         o.scenes = argv + optind + 1;
         o.n_scenes = argc - optind - 1;
-        catch_signals();
+        cli_catch_stop_signals(&eval_interrupted, 0);
         return eval_scene_mode_run(&o);
     }
     if (scene_only) {
@@ -318,7 +309,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": cannot create %s: %s\n", o.errors, strerror(errno));
         goto out;
     }
-    catch_signals();
+    cli_catch_stop_signals(&eval_interrupted, 0);
     status = eval_tile_mode_run(&o, tiles);
 out:
     eval_tiles_free(&all);

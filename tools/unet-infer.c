@@ -25,6 +25,7 @@
 #include "geo_mask_writer.h"
 #endif
 #include "cli_number.h"
+#include "cli_signals.h"
 #include "infer_inputs.h"
 #include "infer_mpi.h"
 #include "infer_report.h"
@@ -59,8 +60,7 @@ typedef struct options {
     const char *geo_option;     /* the first GDAL option given, for messages */
 } options;
 
-static volatile sig_atomic_t interrupted;
-static void on_signal(int sig) { (void)sig; interrupted = 1; }
+static volatile sig_atomic_t interrupted; /* SIGINT, SIGTERM, SIGUSR1 (cli_signals.h) */
 /* mpirun -np N: this rank's share of the inputs (infer_mpi.h); NULL alone. */
 static infer_mpi *g_mpi;
 
@@ -677,12 +677,7 @@ static int infer_main(int argc, char **argv)
         input_list_free(&files);
         return EXIT_USAGE;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards it to every rank */
+    cli_catch_stop_signals(&interrupted, 0);
     int status = run(&o, &files);
     input_list_free(&files);
     return status;

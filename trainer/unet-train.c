@@ -22,6 +22,7 @@
 #include <unet/unet.h>
 
 #include "checkpoint.h"
+#include "cli_signals.h"
 #include "cli_number.h"
 #include "curves.h"
 #include "cv_search.h"
@@ -47,28 +48,9 @@
 
 #define PROG "unet-train"
 
-static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig);
-
 /* SIGINT, SIGTERM and SIGUSR1 set stop_flag: training stops at the next step
  * and saves its state; a second signal ends the process at once. */
-static void install_stop_handlers(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-}
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
+static volatile sig_atomic_t stop_flag;
 
 /* Data-parallel runs (mpirun -np N): this process's rank; rank 0 alone
  * prints notes and writes logs, checkpoints, models and summaries. */
@@ -724,7 +706,7 @@ int main(int argc, char **argv)
     train_messages_set(PROG, prog, a.o.quiet || g_rank != 0);
     int rc = pr > 0 ? EXIT_DONE : EXIT_USAGE;
     if (pr == 0) {
-        install_stop_handlers();
+        cli_catch_stop_signals(&stop_flag, 1);
         rc = run(&a);
     }
     app_free(&a);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_signals.h"
 #include "calib_stats.h"
 #include "calib_tiles.h"
 #include "calibrate.h"
@@ -33,19 +34,9 @@ int qz_method_parse(const char *name, qz_method *out)
 
 const char *qz_method_name(qz_method m) { return method_names[m]; }
 
+/* SIGINT, SIGTERM and SIGUSR1 end the calibration after the current image;
+ * nothing is written then (exit 3). */
 static volatile sig_atomic_t interrupted;
-static void on_signal(int sig) { (void)sig; interrupted = 1; }
-
-/* SIGINT and SIGTERM end the calibration after the current image; nothing
- * is written then (exit 3). */
-static void catch_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 static void progress(void *ctx, int index, int total, const char *path, unet_status s)
 {
@@ -103,7 +94,7 @@ static int choose_parameters(const qz_options *o, Onnx__ModelProto *m, const qz_
         qz_hist_init(&hists[i]);
     qz_calib_run run = { .model_name = o->model, .threads = o->threads, .progress = progress,
                          .progress_ctx = (void *)o, .stop = &interrupted };
-    catch_signals();
+    cli_catch_stop_signals(&interrupted, 0);
     unet_status s = qz_calibrate(m, tiles->paths, tiles->n, (const char *const *)plan->tensors, hists,
                                  plan->n_tensors, &run);
     int status = 0;
