@@ -64,8 +64,8 @@ static void usage(FILE *f)
         "Progress (one line per calibration image) and errors go to stderr.\n"
         "Exit status: 0 written; 1 written, but some calibration images could not\n"
         "be read or run (each named); 2 bad usage, or the model, tiles or output\n"
-        "unusable (nothing written); 3 interrupted (SIGINT or SIGTERM: the image\n"
-        "being run finishes, nothing is written).\n");
+        "unusable (nothing written); 3 interrupted (SIGINT, SIGTERM or SIGUSR1:\n"
+        "the image being run finishes, nothing is written).\n");
 }
 
 /* Appends the comma-separated names of list (split in place) to o. */

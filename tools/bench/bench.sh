@@ -13,8 +13,8 @@
 # time (open to ready at batch 8) and peak RSS over the empty-session baseline.
 # Where the CPU has AVX-512 BF16, bf16 rows (--precision bf16) at batch 8 on 1
 # and 2 threads, against ONNX Runtime fp32 on the same file. int8 rows: the
-# model's QDQ form (tests/qdq_model.py quantize, calibrated on two sample
-# tiles; needs python3-onnx and numpy) against ONNX Runtime fp32 on the float
+# model's QDQ form (unet-quantize, calibrated on the sample tiles; 7-bit
+# activations where the CPU lacks VNNI) against ONNX Runtime fp32 on the float
 # file and ONNX Runtime on the same QDQ file.
 # Training: tiles/s per step at batch 8 on 2 threads, ours vs PyTorch
 # (python3-torch, /usr/bin/python3).
@@ -70,13 +70,19 @@ bf16=0
 [ "$bf16" = 1 ] || echo "bf16 rows left out: $("$build/tools/unet-infer" --precision bf16 --version 2>&1 | tail -1)"
 echo
 int8=0
-if /usr/bin/python3 -c 'import onnx, numpy' 2>/dev/null; then
-  calib=$(ls models/samples/images/*.png | head -2 | paste -sd, -)
+# The QDQ files come from our own unet-quantize (calibrated on the sample
+# tiles); without VNNI, 7-bit activations keep oneDNN's AVX2 int8 kernels
+# exact (see unet-quantize --help).
+qbits=8
+grep -qi vnni <<<"$isa" || qbits=7
+if [ -x "$build/tools/unet-quantize" ]; then
   for model in "$default" "$work/standard.onnx"; do
-    /usr/bin/python3 tests/qdq_model.py quantize "$model" "$work/$(basename "$model" .onnx).int8.onnx" --input "$calib" && int8=1
+    "$build/tools/unet-quantize" "$model" models/samples -o "$work/$(basename "$model" .onnx).int8.onnx" \
+      --activation-bits "$qbits" --quiet && int8=1
   done
+  [ "$int8" = 1 ] && echo "int8 rows: unet-quantize defaults, --activation-bits $qbits, calibrated on models/samples"
 else
-  echo "int8 rows left out: tests/qdq_model.py needs python3-onnx and python3-numpy"
+  echo "int8 rows left out: $build/tools/unet-quantize is not built"
 fi
 echo
 echo "| model | precision | batch | threads | ours tiles/s | ORT fp32 tiles/s | ours/ORT fp32 | ORT same file tiles/s | ours/ORT same file | ours GFLOP/s | % of FP32 peak | ours load ms | ours peak RSS - base MB |"
