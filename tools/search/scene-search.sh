@@ -28,7 +28,10 @@ afresh for its whole time limit.
                 waits up to 10 minutes for it to end
   save STAGE    copy every finished run's result.json and log.csv, and the
                 search's grid.csv and summary.json when they exist, into
-                models/search/STAGE/ (small text files, for git add)
+                models/search/STAGE/ (small text files, for git add), and
+                write the tables of tools/search/search-table.sh into
+                models/search/README.md (between its "<!-- table of stage
+                STAGE:" and "<!-- end of table -->" lines)
   status STAGE  whether it runs, finished runs here and in git, the log's end
 
 Environment (defaults in brackets):
@@ -158,6 +161,24 @@ save)
     for f in "$work/$stage.grid.csv" "$search_dir/summary.json"; do
         [ -f "$f" ] && cp "$f" "$state/$stage/"
     done
+    # The tables in README.md between "<!-- table of stage STAGE..." and
+    # "<!-- end of table -->", made again from the saved results.
+    readme=$state/README.md
+    mark="<!-- table of stage $stage:"
+    if [ "$n" -gt 0 ] && [ -f "$readme" ] && grep -qF "$mark" "$readme"; then
+        k=$(awk 'prev == "--cv" { print; exit } { prev = $0 }' "$args_file")
+        table=$(mktemp)
+        "$repo/tools/search/search-table.sh" ${k:+--folds "$k"} "$state/$stage" >"$table"
+        awk -v mark="$mark" -v table="$table" '
+            skip && index($0, "<!-- end of table -->") == 1 { skip = 0 }
+            skip { next }
+            { print }
+            index($0, mark) == 1 { while ((getline l < table) > 0) print l; skip = 1 }
+        ' "$readme" >"$readme.new"
+        mv "$readme.new" "$readme"
+        rm -f "$table"
+        echo "scene-search: tables of stage $stage written into $readme" >&2
+    fi
     echo "scene-search: $n finished run(s) of stage $stage in $state/$stage ($(du -sh "$state/$stage" | cut -f1)); git add models/search" >&2
     ;;
 status)
