@@ -78,7 +78,7 @@ for rung in sorted({r["rung"] for r in cv}, reverse=True):
     rows.sort(key=lambda t: t[:4])
     head = f"Rung {rung}"
     if limit is not None:
-        head += f" ({limit:.1f} s of training per run in all, validation included)"
+        head += f" (time limit per run {limit:.1f} s in all: training and epoch-end validations; the validation at the stop comes on top)"
     print(f"{head}:\n")
     print("| configuration | " + " | ".join(f"fold {f}" for f in range(k)) +
           " | mean ± sd | steps per fold | ended by |")
