@@ -151,6 +151,16 @@ unet_status cv_run_one(search *S, const run_spec *sp, run_result *res, char **di
         goto done;
     }
 
+    /* The rung before was cut by time, but its checkpoint is not here: the
+     * search state came from another machine (result.json and log.csv are
+     * small enough to keep in git, checkpoints are not). The run trains
+     * afresh for its whole time limit instead of continuing. */
+    const int prev_gone = sp->prev_dir && !has_ckpt && !text_file_exists(prev_ckpt);
+    if (prev_gone)
+        cv_msg(S, CV_MSG_NOTE, "%s, %s%s: run %s has no checkpoint here; training afresh for "
+            "the whole time limit", sp->cfg->label, what, rung_txt,
+            strrchr(sp->prev_dir, '/') + 1);
+
     /* State: own checkpoint (resume), the rung before's (continue) or fresh. */
     const unet_arch arch = {.in_channels = 3, .n_classes = o->pal->n_classes,
                             .depth = sp->cfg->c.depth, .base_filters = sp->cfg->c.filters,
@@ -163,7 +173,7 @@ unet_status cv_run_one(search *S, const run_spec *sp, run_result *res, char **di
         from_log = logp;
         if (lead)
             S->out->resumed++;
-    } else if (sp->prev_dir) {
+    } else if (sp->prev_dir && !prev_gone) {
         from = prev_ckpt;
         from_log = prev_log;
         sessions = prev.sessions;
