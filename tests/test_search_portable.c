@@ -99,6 +99,10 @@ static void test_portable(void **state)
     const int nb = read_search_runs(tmp_file("b.search"), b, 16);
     assert_int_equal(nb, na);
     for (int i = 0; i < na; i++) {
+        /* The retrain's name covers its epoch count, which the fold runs'
+         * best epochs decide; rung 1 trained afresh here, so it may differ. */
+        if (a[i].fold < 0)
+            continue;
         int found = 0;
         for (int j = 0; j < nb; j++) {
             if (strcmp(a[i].dir, b[j].dir) != 0)
