@@ -83,7 +83,8 @@ static int add_names(qz_options *o, char *list)
 
 enum { O_METHOD = 256, O_PERCENTILE, O_KEEP_FLOAT, O_QUANTIZE_INPUT_CONV, O_ACTIVATION_BITS, O_MAX_TILES, O_THREADS, O_FORCE, O_VERSION };
 
-int main(int argc, char **argv)
+/* The options, then the run; every return leaves o->keep_float to main. */
+static int quantize_main(int argc, char **argv, qz_options *o)
 {
     static const struct option long_options[] = {
         { "out", required_argument, NULL, 'o' },
@@ -100,57 +101,62 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    qz_options o = { .method = QZ_PERCENTILE, .percentile = 99.99, .max_tiles = 200, .activation_bits = 8 };
     int c;
     while ((c = getopt_long(argc, argv, "o:qh", long_options, NULL)) != -1) {
         switch (c) {
-        case 'o': o.out = optarg; break;
+        case 'o': o->out = optarg; break;
         case O_METHOD:
-            if (qz_method_parse(optarg, &o.method) != 0) {
+            if (qz_method_parse(optarg, &o->method) != 0) {
                 cli_message(PROG, "error", "--method takes minmax, percentile or entropy, not '%s'", optarg);
                 return 2;
             }
             break;
         case O_PERCENTILE:
-            if (cli_parse_double(optarg, 50.0, 100.0, &o.percentile) != 0) {
+            if (cli_parse_double(optarg, 50.0, 100.0, &o->percentile) != 0) {
                 cli_message(PROG, "error", "--percentile must be a number from 50 to 100, got '%s'", optarg);
                 return 2;
             }
             break;
         case O_KEEP_FLOAT:
-            if (add_names(&o, optarg) != 0) {
+            if (add_names(o, optarg) != 0) {
                 cli_message(PROG, "error", "out of memory");
                 return 2;
             }
             break;
-        case O_QUANTIZE_INPUT_CONV: o.input_convs = 1; break;
+        case O_QUANTIZE_INPUT_CONV: o->input_convs = 1; break;
         case O_ACTIVATION_BITS:
-            if (cli_int_option(PROG, "--activation-bits", optarg, 7, 8, &o.activation_bits) != 0)
+            if (cli_int_option(PROG, "--activation-bits", optarg, 7, 8, &o->activation_bits) != 0)
                 return 2;
             break;
         case O_MAX_TILES:
-            if (cli_int_option(PROG, "--max-tiles", optarg, 0, 10000000, &o.max_tiles) != 0)
+            if (cli_int_option(PROG, "--max-tiles", optarg, 0, 10000000, &o->max_tiles) != 0)
                 return 2;
             break;
         case O_THREADS:
-            if (cli_int_option(PROG, "--threads", optarg, 0, 4096, &o.threads) != 0)
+            if (cli_int_option(PROG, "--threads", optarg, 0, 4096, &o->threads) != 0)
                 return 2;
             break;
-        case O_FORCE: o.force = 1; break;
-        case 'q': o.quiet = 1; break;
+        case O_FORCE: o->force = 1; break;
+        case 'q': o->quiet = 1; break;
         case O_VERSION: printf("unet-quantize %s\n", UNET_VERSION_STRING); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (argc - optind != 2 || !o.out) {
+    if (argc - optind != 2 || !o->out) {
         cli_message(PROG, "error", "%s", argc - optind != 2 ? "expected MODEL and CALIB_TILES" : "-o OUT.onnx is required");
         usage(stderr);
         return 2;
     }
-    o.model = argv[optind];
-    o.tiles = argv[optind + 1];
-    int status = qz_run(&o);
+    o->model = argv[optind];
+    o->tiles = argv[optind + 1];
+    return qz_run(o);
+}
+
+int main(int argc, char **argv)
+{
+    qz_options o = { .method = QZ_PERCENTILE, .percentile = 99.99, .max_tiles = 200, .activation_bits = 8 };
+    const int status = quantize_main(argc, argv, &o);
     free(o.keep_float);
     return status;
 }
