@@ -1097,6 +1097,52 @@ static void run_softmax_case(const char *op, int opset, int has_axis, int64_t ax
     free(x);
 }
 
+/* The segmentation head's shape (softmax_channels.c: axis 1 of N x C x H x W,
+ * planes not a multiple of its 256-pixel chunks) at 1, 6 and 64 channels,
+ * with logits up to +-60 so that e^(x - max) spans the float range and
+ * underflows (below e^-87) for some elements. */
+static void run_softmax_head_case(int64_t channels, double range)
+{
+    const int64_t xd[4] = { 2, channels, 37, 29 };
+    size_t n = numel(4, xd), plane = 37 * 29;
+    char what[96];
+    snprintf(what, sizeof what, "Softmax opset 13 axis 1, %lld channels, logits in +-%g", (long long)channels, range);
+    float *x = random_floats(n, -range, range);
+    ob_model *b = ob_model_new(13);
+    feed f = { "X", 4, { 2, channels, 37, 29 }, x };
+    ob_feed(b, &f);
+    ob_node *node = ob_node_add(b, "Softmax", "X", "Y");
+    ob_attr_int(node, "axis", 1);
+    ob_output(b, "Y", UNET_DTYPE_FLOAT, -1, NULL);
+    result r;
+    run_model(b, what, &f, 1, &r, 1);
+    double *want = new_doubles(n);
+    for (int64_t o = 0; o < 2; o++)
+        for (size_t i = 0; i < plane; i++) {
+            const float *base = x + (size_t)o * (size_t)channels * plane + i;
+            double mx = -INFINITY, sum = 0;
+            for (int64_t c = 0; c < channels; c++)
+                mx = base[c * plane] > mx ? base[c * plane] : mx;
+            for (int64_t c = 0; c < channels; c++)
+                sum += exp(base[c * plane] - mx);
+            for (int64_t c = 0; c < channels; c++)
+                want[(size_t)o * (size_t)channels * plane + c * plane + i] = exp(base[c * plane] - mx) / sum;
+        }
+    expect_output(what, &r, 4, xd, want, NULL);
+    free(want);
+    free(x);
+}
+
+static void test_softmax_head(void **state)
+{
+    (void)state;
+    run_softmax_head_case(1, 4);
+    run_softmax_head_case(6, 4);
+    run_softmax_head_case(6, 60);
+    run_softmax_head_case(64, 60);
+    run_softmax_head_case(65, 4); /* above the kernel's limit: oneDNN's softmax */
+}
+
 static void test_softmax(void **state)
 {
     (void)state;
@@ -1452,6 +1498,7 @@ int main(void)
         cmocka_unit_test(test_binary_broadcast),
         cmocka_unit_test(test_concat),
         cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_softmax_head),
         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_activations),
         cmocka_unit_test(test_conv_bn_activation_chains),

@@ -6,6 +6,7 @@
 #include "../error.h"
 #include "../ops.h"
 #include "../plan_memory.h"
+#include "softmax_channels.h"
 
 /* A dense layout whose innermost dimension is `axis`: oneDNN's JIT softmax
  * wants the reduced axis contiguous (plain NCHW with axis 1 falls to its
@@ -44,6 +45,8 @@ unet_status softmax_build(plan_t *p, const node_t *n)
     UNET_TRY(plan_set_shape(p, n->out[0], UNET_DTYPE_FLOAT, rank, dims));
     if (p->t[n->out[0]].nbytes == 0)
         return UNET_OK;
+    if (!old && softmax_channels_applies(p, n, (int)axis))
+        return softmax_channels_build(p, n);
     dnnl_alg_kind_t alg = !strcmp(n->op_type, "LogSoftmax") ? dnnl_softmax_log : dnnl_softmax_accurate;
     dnnl_softmax_v2_desc_t sd;
     dnnl_primitive_attr_t attr = plan_make_attr();
