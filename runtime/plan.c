@@ -472,29 +472,30 @@ static unet_status bind_inputs(plan_t *p, const unet_tensor *inputs, int n_input
 }
 
 static unet_status plan_build_once(const unet_model *m, dnnl_engine_t engine, const unet_tensor *inputs,
-                                   int n_inputs, int by_value, int bf16, plan_t **out);
+                                   int n_inputs, int by_value, const plan_settings *settings, plan_t **out);
 
 unet_status plan_build(const unet_model *m, dnnl_engine_t engine, const unet_tensor *inputs,
-                       int n_inputs, int bf16, plan_t **out)
+                       int n_inputs, const plan_settings *settings, plan_t **out)
 {
-    unet_status s = plan_build_once(m, engine, inputs, n_inputs, 0, bf16, out);
+    unet_status s = plan_build_once(m, engine, inputs, n_inputs, 0, settings, out);
     if (s != UNET_ERR_UNSUPPORTED)
         return s;
     int any = 0;
     for (int i = 0; i < n_inputs && i < m->n_inputs; i++)
         any |= is_value_input(&inputs[i]);
-    return any ? plan_build_once(m, engine, inputs, n_inputs, 1, bf16, out) : s;
+    return any ? plan_build_once(m, engine, inputs, n_inputs, 1, settings, out) : s;
 }
 
 static unet_status plan_build_once(const unet_model *m, dnnl_engine_t engine, const unet_tensor *inputs,
-                                   int n_inputs, int by_value, int bf16, plan_t **out)
+                                   int n_inputs, int by_value, const plan_settings *settings, plan_t **out)
 {
     plan_t *p = calloc(1, sizeof *p);
     if (!p)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory for the plan");
     p->model = m;
     p->engine = engine;
-    p->bf16 = bf16;
+    p->bf16 = settings->bf16;
+    p->direct_conv = settings->direct_conv;
     unet_status s = UNET_OK;
     p->cap_tensors = m->n_values + 64;
     p->t = calloc((size_t)p->cap_tensors, sizeof *p->t);

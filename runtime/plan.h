@@ -82,11 +82,18 @@ typedef struct plan {
     uint64_t last_used;
     double flops;               /* analytic, convolutions only */
     int bf16;                   /* convolutions in bf16 (UNET_PRECISION_BF16) */
+    int direct_conv;            /* 1: no Winograd convolutions (unet_session_options) */
 } plan_t;
+
+/* What a session asks of every plan it builds. */
+typedef struct plan_settings {
+    int bf16;        /* convolutions in bf16 */
+    int direct_conv; /* 1: direct convolutions only */
+} plan_settings;
 
 /* Plan building */
 unet_status plan_build(const unet_model *m, dnnl_engine_t engine, const unet_tensor *inputs,
-                       int n_inputs, int bf16, plan_t **out);
+                       int n_inputs, const plan_settings *settings, plan_t **out);
 void plan_free(plan_t *p);
 unet_status plan_execute(plan_t *p, dnnl_stream_t stream, const unet_tensor *inputs,
                          double *step_ms);

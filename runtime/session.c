@@ -16,7 +16,7 @@ struct unet_session {
     int threads;
     int max_plans;
     int profile;
-    int bf16;
+    plan_settings settings;
     plan_t **plans;
     int n_plans;
     uint64_t clock;
@@ -43,7 +43,8 @@ unet_status unet_session_create(const unet_model *model, const unet_session_opti
     s->threads = opts && opts->threads > 0 ? opts->threads : omp_get_num_procs();
     s->max_plans = opts && opts->max_cached_plans > 0 ? opts->max_cached_plans : DEFAULT_MAX_PLANS;
     s->profile = opts ? opts->profile : 0;
-    s->bf16 = opts && opts->precision == UNET_PRECISION_BF16;
+    s->settings.bf16 = opts && opts->precision == UNET_PRECISION_BF16;
+    s->settings.direct_conv = opts ? opts->direct_convolutions : 0;
     s->plans = calloc((size_t)s->max_plans, sizeof *s->plans);
     dnnl_status_t st = s->plans ? dnnl_engine_create(&s->engine, dnnl_cpu, 0) : dnnl_out_of_memory;
     if (st == dnnl_success)
@@ -112,7 +113,7 @@ static unet_status get_plan(unet_session *s, const unet_tensor *inputs, int n_in
             break;
         }
     if (!p) {
-        UNET_TRY(plan_build(s->model, s->engine, inputs, n_inputs, s->bf16, &p));
+        UNET_TRY(plan_build(s->model, s->engine, inputs, n_inputs, &s->settings, &p));
         if (s->n_plans == s->max_plans) {
             int lru = 0;
             for (int i = 1; i < s->n_plans; i++)

@@ -44,6 +44,7 @@ typedef struct options {
     int batch;
     int threads;
     unet_precision precision;
+    int direct_conv;            /* --direct-conv */
     int force, quiet, json, probs, overlay, check, profile, tta;
     const char *json_file;
     int layout_override;        /* -1 none, 0 NCHW, 1 NHWC */
@@ -117,6 +118,11 @@ static void usage(FILE *f)
 "                       model: a QDQ file's convolutions run in int8 where the\n"
 "                       CPU has VNNI, or anywhere for 7-bit activations (made\n"
 "                       by unet-quantize); --precision int8 is refused, saying so\n"
+"      --direct-conv    fp32: direct 3x3 convolutions only. By default those with\n"
+"                       many channels (in x out >= 2048) use oneDNN's Winograd\n"
+"                       kernels where the CPU has them (AVX-512), about twice as\n"
+"                       fast for those layers, rounding as little as the direct\n"
+"                       kernel; this gives the trainer's own arithmetic\n"
 "      --force          overwrite masks written by another model\n"
 "      --probs          also write NAME.probs.npy: class probabilities, float16,\n"
 "                       shape (classes, height, width) (scene mode: blended)\n"
@@ -395,7 +401,8 @@ static int run(options *o, input_list *files)
         unet_model_free(c.model);
         return EXIT_USAGE;
     }
-    unet_session_options so = { .threads = o->threads, .profile = o->profile, .precision = o->precision };
+    unet_session_options so = { .threads = o->threads, .profile = o->profile, .precision = o->precision,
+                                .direct_convolutions = o->direct_conv };
     if (unet_session_create(c.model, &so, &c.sess) != UNET_OK) {
         fprintf(stderr, "unet-infer: %s\n", unet_last_error());
         unet_model_free(c.model);
@@ -485,7 +492,7 @@ static int infer_main(int argc, char **argv)
     enum { OPT_THREADS = 256, OPT_FORCE, OPT_PROBS, OPT_OVERLAY, OPT_LAYOUT, OPT_SCALE, OPT_MEAN, OPT_STD,
            OPT_CHECK, OPT_PROFILE, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_TTA,
            OPT_SCENE, OPT_TILE, OPT_OVERLAP, OPT_BANDS, OPT_STRETCH, OPT_COG, OPT_VECTOR, OPT_MIN_AREA,
-           OPT_SIMPLIFY, OPT_PRECISION };
+           OPT_SIMPLIFY, OPT_PRECISION, OPT_DIRECT_CONV };
     static const struct option longopts[] = {
         { "out", required_argument, NULL, 'o' }, { "batch", required_argument, NULL, 'b' },
         { "threads", required_argument, NULL, OPT_THREADS }, { "force", no_argument, NULL, OPT_FORCE },
@@ -501,7 +508,8 @@ static int infer_main(int argc, char **argv)
         { "stretch", required_argument, NULL, OPT_STRETCH }, { "cog", no_argument, NULL, OPT_COG },
         { "vector", required_argument, NULL, OPT_VECTOR }, { "min-area", required_argument, NULL, OPT_MIN_AREA },
         { "simplify", required_argument, NULL, OPT_SIMPLIFY },
-        { "precision", required_argument, NULL, OPT_PRECISION }, { NULL, 0, NULL, 0 },
+        { "precision", required_argument, NULL, OPT_PRECISION },
+        { "direct-conv", no_argument, NULL, OPT_DIRECT_CONV }, { NULL, 0, NULL, 0 },
     };
     int opt;
     char *end;
@@ -523,6 +531,7 @@ static int infer_main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case OPT_DIRECT_CONV: o.direct_conv = 1; break;
         case OPT_FORCE: o.force = 1; break;
         case OPT_PROBS: o.probs = 1; break;
         case OPT_OVERLAY: o.overlay = 1; break;

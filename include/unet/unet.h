@@ -122,6 +122,12 @@ typedef struct unet_session_options {
     int max_cached_plans; /* 0: default 4 */
     int profile;        /* 1: time every step (slower) */
     unet_precision precision; /* 0 (zeroed options): fp32 */
+    /* 0: fp32 3x3 convolutions with many channels (input x output channels
+     * >= 2048) use oneDNN's Winograd F(4x4, 3x3) kernels where the CPU has
+     * them (AVX-512), about twice as fast for those layers, with rounding
+     * errors as small as the direct kernel's (test_winograd); 1: direct
+     * convolutions only, as the trainer computes them. */
+    int direct_convolutions;
 } unet_session_options;
 
 /* "fp32", "bf16", "int8" -> *out; UNET_ERR_ARG for other names. */

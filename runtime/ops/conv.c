@@ -203,6 +203,21 @@ static unet_status weights_plain_md(const int64_t *wdims, int rank, int64_t grou
     return UNET_OK;
 }
 
+/* Winograd F(4x4, 3x3) does 2.25x fewer multiplications than a direct 3x3
+ * convolution but spends time on its transforms; measured on the U-Nets here
+ * (AVX-512, oneDNN 2.6) it wins once input x output channels reach about
+ * 2,048 and loses below (3 -> 16 channels: 4x slower). fp32 only: oneDNN has
+ * no bf16 Winograd, and int8 layers take their own path. */
+static int winograd_pays(const plan_t *p, const conv_geom *g, int64_t in_channels, int64_t out_channels)
+{
+    if (p->direct_conv || p->bf16 || g->sp != 2 || g->group != 1)
+        return 0;
+    for (int i = 0; i < 2; i++)
+        if (g->kernel[i] != 3 || g->stride[i] != 1 || g->dil[i] != 1)
+            return 0;
+    return in_channels * out_channels >= 2048;
+}
+
 /* In a bf16 plan a convolution hands bf16 on when every consumer is a layer
  * that computes in bf16 too; the head (Softmax, ArgMax, graph outputs, plain
  * kernels) gets float32 straight from the convolution's f32 accumulators. */
@@ -425,11 +440,22 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
     dnnl_status_t st;
     if (!transposed) {
         dnnl_convolution_desc_t cd;
-        st = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-                                                        &src_any, &w_any, b >= 0 ? &b_md : NULL, &dst_any,
-                                                        strides, dil, pl, pr);
-        if (st == dnnl_success)
-            st = dnnl_primitive_desc_create(&pd, &cd, attr, p->engine, NULL);
+        st = dnnl_unimplemented;
+        if (winograd_pays(p, &g, C, OC)) {
+            /* Not every CPU has the kernel (AVX2 has none): then direct. */
+            st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_winograd,
+                                                    &src_any, &w_any, b >= 0 ? &b_md : NULL, &dst_any,
+                                                    strides, pl, pr);
+            if (st == dnnl_success)
+                st = dnnl_primitive_desc_create(&pd, &cd, attr, p->engine, NULL);
+        }
+        if (st != dnnl_success) {
+            st = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                            &src_any, &w_any, b >= 0 ? &b_md : NULL, &dst_any,
+                                                            strides, dil, pl, pr);
+            if (st == dnnl_success)
+                st = dnnl_primitive_desc_create(&pd, &cd, attr, p->engine, NULL);
+        }
     } else {
         dnnl_deconvolution_desc_t dd;
         st = dnnl_dilated_deconvolution_forward_desc_init(&dd, dnnl_forward_inference, dnnl_deconvolution_direct,
