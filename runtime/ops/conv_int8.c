@@ -52,9 +52,98 @@ static unet_status qdq_reorder(plan_t *p, const node_t *n, int x, const dnnl_mem
     return s;
 }
 
+/* A quantising reorder step from tensor from into the existing tensor to (its md). */
+static unet_status quantize_into(plan_t *p, const node_t *n, int from, int to)
+{
+    dnnl_primitive_attr_t attr = plan_make_attr();
+    if (!attr)
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+    const float scale = 1.0f / n->qdq_x_scale;
+    const int32_t zp = n->qdq_x_zero;
+    dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale);
+    if (zp)
+        dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_DST, 1, 0, &zp);
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&rpd, &p->t[from].md, p->engine, &p->t[to].md, p->engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success)
+        return dnnl_error(st, n, "input quantisation (reorder into the concatenation) setup");
+    int kinds[2] = { DNNL_ARG_FROM, DNNL_ARG_TO };
+    int ids[2] = { from, to };
+    unet_status s = plan_add_primitive(p, n, rpd, 2, kinds, ids);
+    dnnl_primitive_desc_destroy(rpd);
+    return s;
+}
+
+/* The step that computed x when it is a oneDNN Concat along the channels,
+ * added last, whose result only this Conv reads; else NULL. */
+static const step_t *channel_concat_feeding(const plan_t *p, int x)
+{
+    const unet_model *m = p->model;
+    if (p->n_steps < 1 || x < 0 || x >= m->n_values || m->values[x].is_graph_output)
+        return NULL;
+    const step_t *st = &p->steps[p->n_steps - 1];
+    if (st->kind != STEP_PRIMITIVE || !st->node || strcmp(st->node->op_type, "Concat") || st->node->domain[0])
+        return NULL;
+    int64_t axis = node_attr_int(st->node, "axis", st->node->opset < 4 ? 1 : 0);
+    if (axis < 0)
+        axis += p->t[x].rank;
+    if (axis != 1 || st->node->out[0] != x)
+        return NULL;
+    int uses = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            uses += m->nodes[i].in[k] == x;
+    if (uses != 1)
+        return NULL;
+    return st;
+}
+
+/* Quantises x into src_md. When x is a channel Concat that only this Conv
+ * reads, its float result is never made: each part is quantised straight
+ * into its channels of the int8 input (exact: one scale and zero point for
+ * all), which saves the float concatenation's copy (8.5 ms of a 150 ms
+ * batch at the default model's last level). */
 static unet_status quantize_input(plan_t *p, const node_t *n, int x, const dnnl_memory_desc_t *src_md, int *xq)
 {
-    return qdq_reorder(p, n, x, src_md, 1, xq);
+    const step_t *cat = channel_concat_feeding(p, x);
+    int parts = 0, part[STEP_MAX_ARGS];
+    dnnl_memory_desc_t views[STEP_MAX_ARGS];
+    if (cat) {
+        int64_t offset = 0;
+        for (int a = 0; a < cat->n_args && cat; a++) {
+            if (cat->arg_kind[a] < DNNL_ARG_MULTIPLE_SRC || cat->arg_kind[a] >= DNNL_ARG_MULTIPLE_SRC + STEP_MAX_IO)
+                continue;
+            int id = cat->arg_tensor[a];
+            const ptensor *t = &p->t[id];
+            dnnl_dims_t dims, offsets = { 0 };
+            for (int d = 0; d < t->rank; d++)
+                dims[d] = t->dims[d];
+            offsets[1] = offset;
+            /* fails where the channel offset splits a layout's block */
+            if (t->dtype != UNET_DTYPE_FLOAT || !t->has_md ||
+                dnnl_memory_desc_init_submemory(&views[parts], src_md, dims, offsets) != dnnl_success)
+                cat = NULL;
+            part[parts++] = id;
+            offset += t->dims[1];
+        }
+    }
+    if (!cat || parts < 2)
+        return qdq_reorder(p, n, x, src_md, 1, xq);
+    step_t *last = &p->steps[p->n_steps - 1];
+    dnnl_primitive_destroy(last->prim);
+    p->n_steps--; /* the float concatenation is not needed */
+    UNET_TRY(plan_new_tensor(p, n->qdq_x_u8 ? UNET_DTYPE_UINT8 : UNET_DTYPE_INT8, p->t[x].rank, p->t[x].dims, xq));
+    plan_set_md(p, *xq, src_md);
+    for (int i = 0; i < parts; i++) {
+        int view;
+        UNET_TRY(plan_new_tensor(p, p->t[*xq].dtype, p->t[part[i]].rank, p->t[part[i]].dims, &view));
+        plan_set_md(p, view, &views[i]);
+        p->t[view].nbytes = p->t[*xq].nbytes;
+        UNET_TRY(plan_alias(p, view, *xq));
+        UNET_TRY(quantize_into(p, n, part[i], view));
+    }
+    return UNET_OK;
 }
 
 unet_status conv_int8_fake_quantized_input(plan_t *p, const node_t *n, int *x)
