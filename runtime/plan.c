@@ -494,8 +494,7 @@ static unet_status plan_build_once(const unet_model *m, dnnl_engine_t engine, co
         return unet_set_error(UNET_ERR_NOMEM, "out of memory for the plan");
     p->model = m;
     p->engine = engine;
-    p->bf16 = settings->bf16;
-    p->direct_conv = settings->direct_conv;
+    p->settings = *settings;
     unet_status s = UNET_OK;
     p->cap_tensors = m->n_values + 64;
     p->t = calloc((size_t)p->cap_tensors, sizeof *p->t);

@@ -64,6 +64,12 @@ typedef struct step {
     int out[STEP_MAX_IO];
 } step_t;
 
+/* What a session asks of every plan it builds. */
+typedef struct plan_settings {
+    int bf16;        /* convolutions in bf16 (UNET_PRECISION_BF16) */
+    int direct_conv; /* 1: direct convolutions only (no Winograd) */
+} plan_settings;
+
 typedef struct plan {
     const unet_model *model;
     dnnl_engine_t engine;
@@ -81,15 +87,8 @@ typedef struct plan {
     int *output_ids;            /* plain tensors holding the graph outputs */
     uint64_t last_used;
     double flops;               /* analytic, convolutions only */
-    int bf16;                   /* convolutions in bf16 (UNET_PRECISION_BF16) */
-    int direct_conv;            /* 1: no Winograd convolutions (unet_session_options) */
+    plan_settings settings;     /* from the session's options */
 } plan_t;
-
-/* What a session asks of every plan it builds. */
-typedef struct plan_settings {
-    int bf16;        /* convolutions in bf16 */
-    int direct_conv; /* 1: direct convolutions only */
-} plan_settings;
 
 /* Plan building */
 unet_status plan_build(const unet_model *m, dnnl_engine_t engine, const unet_tensor *inputs,

@@ -26,6 +26,7 @@
 #include <unet/unet.h>
 
 #include "onnx_builder.h"
+#include "test_random.h"
 
 #define REL_TOL 1e-4
 #define ABS_TOL 1e-6
@@ -34,20 +35,10 @@
 
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
 
-static double rng_uniform(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
-}
-
 static float *random_floats(size_t n, double lo, double hi)
 {
-    float *p = malloc((n ? n : 1) * sizeof *p);
+    float *p = test_random_floats(n, lo, hi, &rng_state);
     assert_non_null(p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (float)(lo + (hi - lo) * rng_uniform());
     return p;
 }
 
@@ -911,7 +902,7 @@ static void run_binary_case(const char *op, const shape *sa, const shape *sb, in
     float *a = random_floats(na, -2, 2);
     float *bv = random_floats(nb, 0.5, 2);
     for (size_t i = 0; i < nb; i++) /* divisors away from zero, either sign */
-        if (rng_uniform() < 0.5)
+        if (test_random_uniform(&rng_state) < 0.5)
             bv[i] = -bv[i];
     ob_model *b = ob_model_new(13);
     feed f[2] = { { "A", sa->rank, { 0 }, a }, { "B", sb->rank, { 0 }, bv } };

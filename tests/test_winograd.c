@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "onnx_builder.h"
+#include "test_random.h"
 
 /* Errors relative to sum |w x|: measured at most 2.1e-7 on these cases with
  * Winograd and 2.2e-7 with the direct kernel (AVX-512, oneDNN 2.6); 1e-5
@@ -23,20 +24,10 @@
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
-static double rng_uniform(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
-}
-
 static float *random_floats(size_t n, double lo, double hi)
 {
-    float *p = malloc((n ? n : 1) * sizeof *p);
+    float *p = test_random_floats(n, lo, hi, &rng_state);
     assert_non_null(p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (float)(lo + (hi - lo) * rng_uniform());
     return p;
 }
 

@@ -210,7 +210,7 @@ static unet_status weights_plain_md(const int64_t *wdims, int rank, int64_t grou
  * no bf16 Winograd, and int8 layers take their own path. */
 static int winograd_pays(const plan_t *p, const conv_geom *g, int64_t in_channels, int64_t out_channels)
 {
-    if (p->direct_conv || p->bf16 || g->sp != 2 || g->group != 1)
+    if (p->settings.direct_conv || p->settings.bf16 || g->sp != 2 || g->group != 1)
         return 0;
     for (int i = 0; i < 2; i++)
         if (g->kernel[i] != 3 || g->stride[i] != 1 || g->dil[i] != 1)
@@ -345,8 +345,8 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
 
     /* bf16: inputs and weights in bf16, accumulation in f32 (oneDNN's bf16
      * kernels), the bias in f32; the weights are converted once, below. */
-    const dnnl_data_type_t act_dt = p->bf16 ? dnnl_bf16 : dnnl_f32;
-    const dnnl_data_type_t dst_dt = p->bf16 && output_stays_bf16(p, n->out[0]) ? dnnl_bf16 : dnnl_f32;
+    const dnnl_data_type_t act_dt = p->settings.bf16 ? dnnl_bf16 : dnnl_f32;
+    const dnnl_data_type_t dst_dt = p->settings.bf16 && output_stays_bf16(p, n->out[0]) ? dnnl_bf16 : dnnl_f32;
     dnnl_memory_desc_t src_any, dst_any, w_plain, w_any, b_md;
     UNET_TRY(any_md(rank, tx->dims, act_dt, &src_any));
     UNET_TRY(any_md(rank, odims, dst_dt, &dst_any));
@@ -440,17 +440,12 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
     dnnl_status_t st;
     if (!transposed) {
         dnnl_convolution_desc_t cd;
+        /* Winograd first where it pays; not every CPU has the kernel (AVX2
+         * has none), and then the direct one runs. */
+        static const dnnl_alg_kind_t algs[2] = { dnnl_convolution_winograd, dnnl_convolution_direct };
         st = dnnl_unimplemented;
-        if (winograd_pays(p, &g, C, OC)) {
-            /* Not every CPU has the kernel (AVX2 has none): then direct. */
-            st = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_winograd,
-                                                    &src_any, &w_any, b >= 0 ? &b_md : NULL, &dst_any,
-                                                    strides, pl, pr);
-            if (st == dnnl_success)
-                st = dnnl_primitive_desc_create(&pd, &cd, attr, p->engine, NULL);
-        }
-        if (st != dnnl_success) {
-            st = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+        for (int a = winograd_pays(p, &g, C, OC) ? 0 : 1; a < 2 && st != dnnl_success; a++) {
+            st = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, algs[a],
                                                             &src_any, &w_any, b >= 0 ? &b_md : NULL, &dst_any,
                                                             strides, dil, pl, pr);
             if (st == dnnl_success)

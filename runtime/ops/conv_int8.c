@@ -22,10 +22,10 @@
 #include "../plan_memory.h"
 #include "conv_int8.h"
 
-/* A reorder step from tensor x to a new tensor in md: quantising (to =
+/* A reorder step from tensor x into tensor to (in its md): quantising (to =
  * int8/uint8: q = saturate(round(x / s) + zp)) or dequantising (from int8/uint8:
  * (q - zp) * s). */
-static unet_status qdq_reorder(plan_t *p, const node_t *n, int x, const dnnl_memory_desc_t *md, int quantise, int *out)
+static unet_status qdq_reorder_into(plan_t *p, const node_t *n, int x, int to, int quantise)
 {
     dnnl_primitive_attr_t attr = plan_make_attr();
     if (!attr)
@@ -36,43 +36,24 @@ static unet_status qdq_reorder(plan_t *p, const node_t *n, int x, const dnnl_mem
     if (zp)
         dnnl_primitive_attr_set_zero_points(attr, quantise ? DNNL_ARG_DST : DNNL_ARG_SRC, 1, 0, &zp);
     dnnl_primitive_desc_t rpd = NULL;
-    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&rpd, &p->t[x].md, p->engine, md, p->engine, attr);
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&rpd, &p->t[x].md, p->engine, &p->t[to].md, p->engine, attr);
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success)
         return dnnl_error(st, n, quantise ? "input quantisation (reorder) setup" : "input dequantisation (reorder) setup");
-    int dtype = !quantise ? UNET_DTYPE_FLOAT : n->qdq_x_u8 ? UNET_DTYPE_UINT8 : UNET_DTYPE_INT8;
-    unet_status s = plan_new_tensor(p, dtype, p->t[x].rank, p->t[x].dims, out);
-    if (s == UNET_OK) {
-        plan_set_md(p, *out, md);
-        int kinds[2] = { DNNL_ARG_FROM, DNNL_ARG_TO };
-        int ids[2] = { x, *out };
-        s = plan_add_primitive(p, n, rpd, 2, kinds, ids);
-    }
+    int kinds[2] = { DNNL_ARG_FROM, DNNL_ARG_TO };
+    int ids[2] = { x, to };
+    unet_status s = plan_add_primitive(p, n, rpd, 2, kinds, ids);
     dnnl_primitive_desc_destroy(rpd);
     return s;
 }
 
-/* A quantising reorder step from tensor from into the existing tensor to (its md). */
-static unet_status quantize_into(plan_t *p, const node_t *n, int from, int to)
+/* The same into a new tensor *out in md. */
+static unet_status qdq_reorder(plan_t *p, const node_t *n, int x, const dnnl_memory_desc_t *md, int quantise, int *out)
 {
-    dnnl_primitive_attr_t attr = plan_make_attr();
-    if (!attr)
-        return unet_set_error(UNET_ERR_NOMEM, "out of memory");
-    const float scale = 1.0f / n->qdq_x_scale;
-    const int32_t zp = n->qdq_x_zero;
-    dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale);
-    if (zp)
-        dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_DST, 1, 0, &zp);
-    dnnl_primitive_desc_t rpd = NULL;
-    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&rpd, &p->t[from].md, p->engine, &p->t[to].md, p->engine, attr);
-    dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success)
-        return dnnl_error(st, n, "input quantisation (reorder into the concatenation) setup");
-    int kinds[2] = { DNNL_ARG_FROM, DNNL_ARG_TO };
-    int ids[2] = { from, to };
-    unet_status s = plan_add_primitive(p, n, rpd, 2, kinds, ids);
-    dnnl_primitive_desc_destroy(rpd);
-    return s;
+    int dtype = !quantise ? UNET_DTYPE_FLOAT : n->qdq_x_u8 ? UNET_DTYPE_UINT8 : UNET_DTYPE_INT8;
+    UNET_TRY(plan_new_tensor(p, dtype, p->t[x].rank, p->t[x].dims, out));
+    plan_set_md(p, *out, md);
+    return qdq_reorder_into(p, n, x, *out, quantise);
 }
 
 /* The step that computed x when it is a oneDNN Concat along the channels,
@@ -141,7 +122,7 @@ static unet_status quantize_input(plan_t *p, const node_t *n, int x, const dnnl_
         plan_set_md(p, view, &views[i]);
         p->t[view].nbytes = p->t[*xq].nbytes;
         UNET_TRY(plan_alias(p, view, *xq));
-        UNET_TRY(quantize_into(p, n, part[i], view));
+        UNET_TRY(qdq_reorder_into(p, n, part[i], view, 1));
     }
     return UNET_OK;
 }

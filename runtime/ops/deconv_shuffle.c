@@ -117,7 +117,7 @@ unet_status deconv_shuffle_build(plan_t *p, const node_t *n, dnnl_primitive_attr
 
     /* A bf16 plan keeps the whole up-step in bf16 (f32 accumulation inside
      * the convolution); the shuffle only moves values. */
-    const dnnl_data_type_t dt = p->bf16 ? dnnl_bf16 : dnnl_f32;
+    const dnnl_data_type_t dt = p->settings.bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md;
     dnnl_dims_t sd = { N, C, H, W }, wd = { CP, C, 1, 1 }, dd = { N, CP, H, W }, bd = { CP };
     dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dt, dnnl_format_tag_any);
