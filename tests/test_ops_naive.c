@@ -1124,6 +1124,48 @@ static void run_softmax_head_case(int64_t channels, double range)
     free(x);
 }
 
+/* NaN or +inf among a pixel's logits: that pixel's probabilities are all
+ * NaN (as oneDNN's softmax gives), and its neighbours stay right. Under the
+ * sanitizer suite this also covers the exponent arithmetic of NaN inputs
+ * (found by fuzz_onnx: a signed shift overflowed). */
+static void test_softmax_head_nan(void **state)
+{
+    (void)state;
+    const int64_t xd[4] = { 1, 6, 1, 300 };
+    size_t n = numel(4, xd), plane = 300;
+    float *x = random_floats(n, -4, 4);
+    x[2 * plane + 7] = NAN;      /* pixel 7, class 2 */
+    x[0 * plane + 290] = NAN;    /* pixel 290 (second chunk), class 0 */
+    x[5 * plane + 11] = INFINITY; /* pixel 11, class 5 */
+    ob_model *b = ob_model_new(13);
+    feed f = { "X", 4, { 1, 6, 1, 300 }, x };
+    ob_feed(b, &f);
+    ob_node *node = ob_node_add(b, "Softmax", "X", "Y");
+    ob_attr_int(node, "axis", 1);
+    ob_output(b, "Y", UNET_DTYPE_FLOAT, -1, NULL);
+    result r;
+    run_model(b, "Softmax with NaN and inf logits", &f, 1, &r, 1);
+    expect_shape("Softmax with NaN and inf logits", &r, 4, xd);
+    for (size_t i = 0; i < plane; i++) {
+        int bad = i == 7 || i == 290 || i == 11;
+        double mx = -INFINITY, sum = 0;
+        for (int c = 0; !bad && c < 6; c++)
+            mx = x[c * plane + i] > mx ? x[c * plane + i] : mx;
+        for (int c = 0; !bad && c < 6; c++)
+            sum += exp(x[c * plane + i] - mx);
+        for (int c = 0; c < 6; c++) {
+            float got = r.data[c * plane + i];
+            if (bad && !isnan(got))
+                fail_msg("pixel %zu class %d: %g, expected NaN", i, c, got);
+            double want = bad ? 0 : exp(x[c * plane + i] - mx) / sum;
+            if (!bad && !(fabs(got - want) <= REL_TOL * want + ABS_TOL))
+                fail_msg("pixel %zu class %d: %.9g, expected %.9g", i, c, got, want);
+        }
+    }
+    free(r.data);
+    free(x);
+}
+
 static void test_softmax_head(void **state)
 {
     (void)state;
@@ -1490,6 +1532,7 @@ int main(void)
         cmocka_unit_test(test_concat),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_softmax_head),
+        cmocka_unit_test(test_softmax_head_nan),
         cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_activations),
         cmocka_unit_test(test_conv_bn_activation_chains),

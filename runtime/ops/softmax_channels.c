@@ -28,7 +28,7 @@ static inline float exp_nonpositive(float x)
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     x = x < -87.0f ? -87.0f : x;
     float t = x * 1.44269504088896341f + magic;
-    int32_t tb;
+    uint32_t tb; /* unsigned: NaN inputs give any bits, and must not overflow a shift */
     memcpy(&tb, &t, sizeof tb);
     float n = t - magic;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
@@ -40,7 +40,7 @@ static inline float exp_nonpositive(float x)
     poly = poly * r + 1.6666665459e-1f;
     poly = poly * r + 5.0000001201e-1f;
     float er = poly * r2 + r + 1.0f;
-    int32_t scale_bits = (tb - 0x4B400000 + 127) << 23; /* tb - bits(magic) = n */
+    uint32_t scale_bits = (tb - 0x4B400000u + 127u) << 23; /* tb - bits(magic) = n */
     float scale;
     memcpy(&scale, &scale_bits, sizeof scale);
     return er * scale;
