@@ -207,6 +207,52 @@ static void measure_test(const char *pred_dir, double *acc, double *miou)
         "2", "--cv", "2", "--batch", "2", "--threads", "1", "--seed", "0", "--no-augment",  \
         "--json-file", tmp_file(json)
 
+/* A validated run's result.json gives the best epoch's IoU per class, keyed
+ * by class name, whose mean over the classes present is its val_miou; its
+ * log.csv has the iou_ columns of unet-train's own log. */
+static void check_class_iou(const char *search_dir, const char *run, double miou)
+{
+    char path[900];
+    FMT(path, sizeof path, "%s/%s/result.json", search_dir, run);
+    char *text = slurp(path, NULL);
+    assert_non_null(text);
+    const char *p = strstr(text, "\"val_class_iou\":{");
+    if (!p)
+        fail_msg("%s has no val_class_iou", path);
+    p += strlen("\"val_class_iou\":{");
+    static const char *const names[6] = {"Building", "Land", "Road", "Vegetation", "Water",
+                                         "Unlabeled"};
+    double sum = 0;
+    int present = 0;
+    for (int k = 0; k < 6; k++) {
+        char key[40];
+        FMT(key, sizeof key, "%s\"%s\":", k ? "," : "", names[k]);
+        if (strncmp(p, key, strlen(key)) != 0)
+            fail_msg("%s: class %d of val_class_iou is not %s: %.40s", path, k, names[k], p);
+        p += strlen(key);
+        if (strncmp(p, "null", 4) == 0) {
+            p += 4;
+            continue;
+        }
+        char *end;
+        const double v = strtod(p, &end);
+        assert_true(end > p && v >= 0 && v <= 1);
+        sum += v;
+        present++;
+        p = end;
+    }
+    assert_true(*p == '}');
+    assert_true(present > 0);
+    if (!(fabs(sum / present - miou) < 1e-7))
+        fail_msg("%s: mean class IoU %.9g over %d classes, val_miou %.9g", path, sum / present, present, miou);
+    free(text);
+    FMT(path, sizeof path, "%s/%s/log.csv", search_dir, run);
+    text = slurp(path, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, ",iou_Building,iou_Land,iou_Road,iou_Vegetation,iou_Water,iou_Unlabeled\n"));
+    free(text);
+}
+
 static void test_search(void **state)
 {
     (void)state;
@@ -231,6 +277,9 @@ static void test_search(void **state)
     const int n = read_search_runs(tmp_file("m.search"), runs, 16);
     assert_int_equal(n, 5);
     check_table(tmp_file("m.grid.csv"), runs, n, 2);
+    for (int i = 0; i < n; i++)
+        if (runs[i].fold >= 0)
+            check_class_iou(tmp_file("m.search"), runs[i].dir, runs[i].miou);
     csv_row rows[4];
     read_grid_csv(tmp_file("m.grid.csv"), rows, 4);
     /* The retrain is of the winner, and the model says so. */

@@ -173,8 +173,22 @@ static void test_log_round_trip(void **state)
                              .val_pixel_accuracy = 0.11 * e, .val_miou = 0.05 * e,
                              .val_macro_f1 = 0.06 * e, .best = e == 4,
                              .epoch_seconds = 0.25 * e};
-        assert_int_equal(curve_log_append(&log, &r), UNET_OK);
+        curve_row row = r;
+        /* Per-class IoU on validated epochs; a class absent from validation is NaN. */
+        if (e != 2) {
+            row.n_class_iou = 3;
+            row.val_class_iou[0] = 0.1 * e;
+            row.val_class_iou[1] = NAN;
+            row.val_class_iou[2] = 0.01 * e;
+        }
+        assert_int_equal(curve_log_append(&log, &row), UNET_OK);
     }
+    unet_palette pal;
+    unet_palette_default(&pal);
+    snprintf(pal.classes[2].name, sizeof pal.classes[2].name, "Road (paved)");
+    curve_log_name_classes(&log, &pal);
+    assert_int_equal(log.n_class_columns, 6);
+    assert_string_equal(log.class_column[2], "iou_Road__paved_");
     char path[128];
     snprintf(path, sizeof path, "%s/log.csv", tmpdir);
     assert_int_equal(curve_log_write(path, &log), UNET_OK);
@@ -199,20 +213,37 @@ static void test_log_round_trip(void **state)
             else
                 assert_true(fabs(x[k] - y[k]) <= 1e-8 * fabs(x[k]));
         }
+        /* Written: as many columns as the widest row (3); read: every row has them. */
+        assert_int_equal(b->n_class_iou, 3);
+        for (int k = 0; k < 3; k++) {
+            const double want = a->n_class_iou ? a->val_class_iou[k] : NAN;
+            if (isnan(want))
+                assert_true(isnan(b->val_class_iou[k]));
+            else
+                assert_true(fabs(want - b->val_class_iou[k]) <= 1e-8 * want);
+        }
     }
+    assert_int_equal(back.n_class_columns, 3);
+    assert_string_equal(back.class_column[0], "iou_Building");
+    assert_string_equal(back.class_column[2], "iou_Road__paved_");
     curve_log_truncate(&back, 3);
     assert_int_equal(back.n, 3);
     curve_log_free(&back);
 
-    /* unet-train's log has more columns (per class); unknown ones are skipped. */
+    /* unet-train's own log has more columns (tiles_per_second, f1_ per class):
+     * unknown ones are skipped, its iou_ columns read in order. */
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f, "epoch,partial,step,lr,train_loss,iou_Building,val_miou\n1,0,4,0.001,1.25,0.5,0.25\n");
+    fprintf(f, "epoch,partial,step,lr,train_loss,iou_Building,f1_Building,iou_Land,val_miou\n"
+               "1,0,4,0.001,1.25,0.5,0.75,0.125,0.25\n");
     fclose(f);
     assert_int_equal(curve_log_read(path, &back), UNET_OK);
     assert_int_equal(back.n, 1);
     assert_true(back.rows[0].train_loss == 1.25 && back.rows[0].val_miou == 0.25);
     assert_true(isnan(back.rows[0].val_loss));
+    assert_int_equal(back.rows[0].n_class_iou, 2);
+    assert_true(back.rows[0].val_class_iou[0] == 0.5 && back.rows[0].val_class_iou[1] == 0.125);
+    assert_string_equal(back.class_column[1], "iou_Land");
     curve_log_free(&back);
     f = fopen(path, "w");
     assert_non_null(f);

@@ -16,6 +16,7 @@
 #include "curves.h"
 #include "error.h"
 #include "text_file.h"
+#include "text_format.h"
 
 #define CURVES_MAX_ROWS 1000000
 
@@ -50,6 +51,19 @@ void curve_log_truncate(curve_log *log, int epochs)
         if (log->rows[i].epoch >= 1 && log->rows[i].epoch <= epochs)
             log->rows[k++] = log->rows[i];
     log->n = k;
+}
+
+void curve_log_name_classes(curve_log *log, const unet_palette *pal)
+{
+    if (log->n_class_columns > 0)
+        return;
+    const int n = pal->n_classes < CURVES_MAX_CLASSES ? pal->n_classes : CURVES_MAX_CLASSES;
+    for (int k = 0; k < n; k++) {
+        char *column = log->class_column[k];
+        memcpy(column, "iou_", 4);
+        csv_column_name(pal->classes[k].name, column + 4, sizeof log->class_column[k] - 4);
+    }
+    log->n_class_columns = n;
 }
 
 void curve_log_free(curve_log *log)
@@ -88,7 +102,7 @@ unet_status curve_log_read(const char *path, curve_log *out)
     memset(out, 0, sizeof *out);
     char *text;
     UNET_TRY(text_file_read(path, &text, NULL));
-    int map[256]; /* column index -> COL_*, -1 ignored */
+    int map[256]; /* column index -> COL_*, N_COLS + K for class K's iou_ column, -1 ignored */
     int n_header = 0, have_epoch = 0;
     unet_status s = UNET_OK;
     int line_no = 0;
@@ -105,6 +119,11 @@ unet_status curve_log_read(const char *path, curve_log *out)
                 for (int c = 0; c < N_COLS; c++)
                     if (strcmp(f, col_names[c]) == 0)
                         map[n_header] = c;
+                if (strncmp(f, "iou_", 4) == 0 && out->n_class_columns < CURVES_MAX_CLASSES) {
+                    const int k = out->n_class_columns++;
+                    snprintf(out->class_column[k], sizeof out->class_column[k], "%s", f);
+                    map[n_header] = N_COLS + k;
+                }
                 have_epoch = have_epoch || map[n_header] == COL_EPOCH;
                 n_header++;
             }
@@ -113,8 +132,8 @@ unet_status curve_log_read(const char *path, curve_log *out)
                                    path);
             continue;
         }
-        double v[N_COLS];
-        for (int c = 0; c < N_COLS; c++)
+        double v[N_COLS + CURVES_MAX_CLASSES];
+        for (int c = 0; c < N_COLS + CURVES_MAX_CLASSES; c++)
             v[c] = NAN;
         int col = 0;
         for (char *f = next_field(&p); f && col < n_header; f = next_field(&p), col++)
@@ -137,6 +156,9 @@ unet_status curve_log_read(const char *path, curve_log *out)
                        .val_macro_f1 = v[COL_VAL_F1],
                        .best = v[COL_BEST] == 1,
                        .epoch_seconds = v[COL_SECONDS]};
+        r.n_class_iou = out->n_class_columns;
+        for (int k = 0; k < r.n_class_iou; k++)
+            r.val_class_iou[k] = v[N_COLS + k];
         s = curve_log_append(out, &r);
     }
     free(text);
@@ -154,14 +176,23 @@ static void put_num(char **p, char *end, double v)
 
 unet_status curve_log_write(const char *path, const curve_log *log)
 {
-    const size_t row_max = 400;
-    const size_t cap = 256 + (size_t)log->n * row_max;
+    int n_classes = 0;
+    for (int i = 0; i < log->n; i++)
+        if (log->rows[i].n_class_iou > n_classes)
+            n_classes = log->rows[i].n_class_iou;
+    const size_t row_max = 400 + 20 * CURVES_MAX_CLASSES;
+    const size_t cap = 256 + sizeof log->class_column + (size_t)log->n * row_max;
     char *buf = malloc(cap);
     if (!buf)
         return unet_set_error(UNET_ERR_NOMEM, "writing %s: out of memory", path);
     char *p = buf, *end = buf + cap;
     for (int c = 0; c < N_COLS; c++)
         p += snprintf(p, (size_t)(end - p), "%s%s", c ? "," : "", col_names[c]);
+    for (int k = 0; k < n_classes; k++)
+        if (k < log->n_class_columns)
+            p += snprintf(p, (size_t)(end - p), ",%s", log->class_column[k]);
+        else
+            p += snprintf(p, (size_t)(end - p), ",iou_%d", k);
     p += snprintf(p, (size_t)(end - p), "\n");
     for (int i = 0; i < log->n; i++) {
         const curve_row *r = &log->rows[i];
@@ -177,6 +208,8 @@ unet_status curve_log_write(const char *path, const curve_log *log)
         put_num(&p, row_end, r->val_macro_f1);
         p += snprintf(p, (size_t)(row_end - p), ",%d", r->best);
         put_num(&p, row_end, r->epoch_seconds);
+        for (int k = 0; k < n_classes; k++)
+            put_num(&p, row_end, k < r->n_class_iou ? r->val_class_iou[k] : NAN);
         p += snprintf(p, (size_t)(row_end - p), "\n");
     }
     unet_status s = atomic_file_write_all(path, buf, (size_t)(p - buf));

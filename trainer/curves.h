@@ -12,7 +12,11 @@
 
 #include <stdint.h>
 
+#include <unet/palette.h>
 #include <unet/unet.h>
+
+/* Per-class validation IoU kept in the log (columns iou_NAME in class order). */
+#define CURVES_MAX_CLASSES 16
 
 typedef struct curve_row {
     int epoch;  /* 1-based */
@@ -22,22 +26,33 @@ typedef struct curve_row {
     double val_loss, val_pixel_accuracy, val_miou, val_macro_f1; /* NaN without validation */
     int best;
     double epoch_seconds;
+    int n_class_iou; /* 0 when the log has no per-class columns */
+    double val_class_iou[CURVES_MAX_CLASSES]; /* NaN for a class absent from validation */
 } curve_row;
 
 typedef struct curve_log {
     int n, cap;
     curve_row *rows;
+    /* Column names of the per-class IoUs, "iou_" + class name as unet-train's
+     * own log names them; class k's column is the k-th "iou_" column. */
+    int n_class_columns;
+    char class_column[CURVES_MAX_CLASSES][UNET_PALETTE_NAME_MAX + 4];
 } curve_log;
 
 /* Reads a log CSV by its header's column names (epoch, partial, step, lr,
  * train_loss, train_accuracy, val_loss, val_pixel_accuracy, val_miou,
- * val_macro_f1, best, epoch_seconds; others are ignored, missing ones are
- * NaN/0; "epoch" is required). */
+ * val_macro_f1, best, epoch_seconds, and the iou_NAME columns of up to
+ * CURVES_MAX_CLASSES classes; others are ignored, missing ones are NaN/0;
+ * "epoch" is required). */
 unet_status curve_log_read(const char *path, curve_log *out);
 unet_status curve_log_append(curve_log *log, const curve_row *row);
 /* Keeps the rows of epochs 1..epochs. */
 void curve_log_truncate(curve_log *log, int epochs);
-/* Writes the columns above atomically. */
+/* Names the per-class columns after the palette's classes (letters, digits
+ * and '_'), unless the log has names already (read from a file). */
+void curve_log_name_classes(curve_log *log, const unet_palette *pal);
+/* Writes the columns above atomically (as many iou_ columns as the row with
+ * the most classes has; unnamed ones are iou_K). */
 unet_status curve_log_write(const char *path, const curve_log *log);
 void curve_log_free(curve_log *log);
 

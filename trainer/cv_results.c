@@ -141,6 +141,18 @@ unet_status cv_write_result(const search *S, const run_spec *sp, const char *pat
     cv_json_double(&b, r->pixel_accuracy);
     sb_printf(&b, ",\"val_loss\":");
     cv_json_double(&b, r->val_loss);
+    if (r->n_class_iou > 0) {
+        /* Keyed by class name: the file explains itself without the tiles. */
+        const unet_palette *pal = S->o->pal;
+        sb_printf(&b, ",\"val_class_iou\":{");
+        for (int k = 0; k < r->n_class_iou && k < pal->n_classes; k++) {
+            sb_printf(&b, k ? "," : "");
+            sb_json_string(&b, pal->classes[k].name);
+            sb_printf(&b, ":");
+            cv_json_double(&b, r->class_iou[k]);
+        }
+        sb_printf(&b, "}");
+    }
     sb_printf(&b, ",\"seconds\":");
     cv_json_double(&b, r->seconds);
     sb_printf(&b, ",\"sessions\":%.0f,\"parameters\":%zu,\"train_tiles\":%d,\"val_tiles\":%d",
@@ -192,5 +204,8 @@ void cv_result_from_log(const curve_log *log, const train_progress *pr, int end,
     r->f1 = b->val_macro_f1;
     r->pixel_accuracy = b->val_pixel_accuracy;
     r->val_loss = b->val_loss;
+    r->n_class_iou = b->n_class_iou;
+    for (int k = 0; k < b->n_class_iou; k++)
+        r->class_iou[k] = b->val_class_iou[k];
 }
 

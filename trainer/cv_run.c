@@ -31,6 +31,13 @@ static unet_status on_epoch(void *user, const train_epoch_report *r)
                      .val_miou = r->has_val ? r->val.mean_iou : NAN,
                      .val_macro_f1 = r->has_val ? r->val.macro_f1 : NAN,
                      .best = r->is_best, .epoch_seconds = r->epoch_seconds};
+    if (r->has_val) {
+        curve_log_name_classes(e->log, e->S->o->pal);
+        row.n_class_iou = r->val.n_classes < CURVES_MAX_CLASSES ? r->val.n_classes : CURVES_MAX_CLASSES;
+        for (int k = 0; k < row.n_class_iou; k++)
+            /* As mIoU counts it: a class without validation pixels has no IoU. */
+            row.val_class_iou[k] = r->val.per_class[k].support ? r->val.per_class[k].iou : NAN;
+    }
     UNET_TRY(curve_log_append(e->log, &row));
     UNET_TRY(curve_log_write(e->log_path, e->log));
     if (r->has_val)

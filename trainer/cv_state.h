@@ -33,6 +33,9 @@ typedef struct run_result {
     double miou, f1, pixel_accuracy, val_loss;
     double seconds;
     double sessions;
+    /* The best epoch's IoU per class (written to result.json; not read back). */
+    int n_class_iou;
+    double class_iou[CURVES_MAX_CLASSES];
 } run_result;
 
 typedef struct fold_run {

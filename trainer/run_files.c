@@ -87,18 +87,6 @@ static unet_status append_line(const char *path, const char *text)
     return ok ? UNET_OK : unet_set_error(UNET_ERR_IO, "cannot write %s: %s", path, strerror(errno));
 }
 
-/* A CSV column name from a class name: letters, digits and '_' only. */
-static void csv_name(const char *s, char *out, size_t size)
-{
-    size_t k = 0;
-    for (; *s && k + 1 < size; s++)
-        out[k++] = (char)((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-                                  (*s >= '0' && *s <= '9')
-                              ? *s
-                              : '_');
-    out[k] = '\0';
-}
-
 static unet_status write_csv_header(const run_paths *p, const unet_palette *pal)
 {
     sbuf b = {0};
@@ -106,11 +94,11 @@ static unet_status write_csv_header(const run_paths *p, const unet_palette *pal)
                   "val_miou,val_macro_f1,best,epoch_seconds,tiles_per_second");
     char nm[UNET_PALETTE_NAME_MAX];
     for (int k = 0; k < pal->n_classes; k++) {
-        csv_name(pal->classes[k].name, nm, sizeof nm);
+        csv_column_name(pal->classes[k].name, nm, sizeof nm);
         sb_printf(&b, ",iou_%s", nm);
     }
     for (int k = 0; k < pal->n_classes; k++) {
-        csv_name(pal->classes[k].name, nm, sizeof nm);
+        csv_column_name(pal->classes[k].name, nm, sizeof nm);
         sb_printf(&b, ",f1_%s", nm);
     }
     sb_printf(&b, "\n");

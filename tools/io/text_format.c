@@ -87,3 +87,16 @@ void format_duration(double s, int tenths, char *buf, size_t size)
     else
         snprintf(buf, size, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
 }
+
+void csv_column_name(const char *s, char *out, size_t size)
+{
+    if (size == 0)
+        return;
+    size_t k = 0;
+    for (; *s && k + 1 < size; s++)
+        out[k++] = (char)((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                                  (*s >= '0' && *s <= '9')
+                              ? *s
+                              : '_');
+    out[k] = '\0';
+}

@@ -23,6 +23,10 @@ void sb_json_number(sbuf *b, double v, int digits);
 /* ",v" with 6 significant digits, or "," alone when v is not finite. */
 void sb_csv_number(sbuf *b, double v);
 
+/* A CSV column name from free text (a class name): letters and digits kept,
+ * anything else '_'; cut to size - 1 bytes. */
+void csv_column_name(const char *s, char *out, size_t size);
+
 /* a followed by b, malloc'd; NULL when out of memory. */
 char *str_concat(const char *a, const char *b);
 

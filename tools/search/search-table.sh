@@ -14,8 +14,9 @@ DIR holds run folders RUN/result.json written by unet-train --cv/--grid/
 rung, latest rung first: each configuration's validation mIoU (best epoch) per
 fold, the mean and sample standard deviation over folds when every fold has
 finished ("k/K folds" otherwise), the optimiser steps per fold and how the runs
-ended. Configurations are sorted by mean (then by fold count). The retrain
-(fold null) is listed apart. Needs python3.
+ended. Configurations are sorted by mean (then by fold count). Where the
+runs give val_class_iou, a second table per rung gives each class's IoU per
+fold. The retrain (fold null) is listed apart. Needs python3.
   --folds K   folds of the search (default: the largest fold id seen + 1)
 EOF
 }
@@ -93,6 +94,25 @@ for rung in sorted({r["rung"] for r in cv}, reverse=True):
         ends = ", ".join(sorted({fr[f]["end"] for f in fr}))
         print(f"| {label} | " + " | ".join(cells) + f" | {m} | {steps} | {ends} |")
     print()
+    # Per class (runs of unet-train that write val_class_iou): IoU per fold,
+    # fold 0 / fold 1 / ..., "-" for a class without validation pixels there.
+    per = [(label, fr) for _, _, _, label, fr, _, _ in rows
+           if any("val_class_iou" in r for r in fr.values())]
+    if per:
+        names = []
+        for _, fr in per:
+            for r in fr.values():
+                for c in r.get("val_class_iou", {}):
+                    if c not in names:
+                        names.append(c)
+        print(f"Rung {rung}, IoU per class (fold " + " / ".join(str(f) for f in range(k)) + "):\n")
+        print("| configuration | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
+        for label, fr in per:
+            cells = ["/".join(num(fr[f].get("val_class_iou", {}).get(c), "{:.2f}") if f in fr else ""
+                              for f in range(k)) for c in names]
+            print(f"| {label} | " + " | ".join(cells) + " |")
+        print()
 final = [r for r in runs if r["fold"] is None]
 for r in final:
     print(f"Retrain on all {r['train_tiles']} tiles: {r['label']}, {int(r['steps'])} steps, "
