@@ -518,6 +518,28 @@ static void test_scenes_small_windows(void **state)
     assert_int_equal(unsetenv("TMPDIR"), 0);
 }
 
+/* --tta: the fixture's model is per pixel (a 1x1 Conv), so averaging it over
+ * flipped windows changes no prediction: the same matrix, and the report
+ * says the flips were averaged. */
+static void test_scenes_tta(void **state)
+{
+    (void)state;
+    assert_int_equal(run_eval("--scene", "model.onnx", "scenes", "--json", "--threads", "1", "-b", "3", "--tile",
+                              "64", "--overlap", "16", "--tta", NULL),
+                     1);
+    reference r;
+    reference_of(evaluated, 4, &r);
+    json_value *j = read_json_out();
+    check_overall(j, &r);
+    const json_value *tta = json_get(j, "tta");
+    assert_int_equal(tta->type, JSON_BOOL);
+    assert_true(tta->number == 1);
+    json_free(j);
+    /* Tile mode has no windows to flip: refused, naming the option. */
+    assert_int_equal(run_eval("model.onnx", "scenes/alpha", "--tta", NULL), 2);
+    assert_err_contains("--tta");
+}
+
 static void check_error_map(const char *rel, const image_data *d)
 {
     unet_image im;
@@ -743,6 +765,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scenes_small_windows),
+        cmocka_unit_test(test_scenes_tta),
         cmocka_unit_test(test_out_errors_and_rerun),
         cmocka_unit_test(test_pairs_file),
         cmocka_unit_test(test_unknown_colours),

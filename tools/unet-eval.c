@@ -87,6 +87,9 @@ static void usage(FILE *f)
 "      --tile N         window size (default: the model's fixed input size, else\n"
 "                       256)\n"
 "      --overlap N      overlap between windows, 0..N-1 (default N/4)\n"
+"      --tta            test-time augmentation as unet-infer --tta: each window's\n"
+"                       probabilities averaged over it and its horizontal and\n"
+"                       vertical flips (3 model runs per batch)\n"
 "      --palette FILE   classes.tsv (ID<TAB>NAME<TAB>#RRGGBB): the mask colours of\n"
 "                       the classes (default: the model's unet.colors, else the\n"
 "                       data set's palette)\n"
@@ -101,7 +104,8 @@ static void usage(FILE *f)
 "  -o, --out DIR        keep the predicted masks as DIR/NAME.png (palette PNGs as\n"
 "                       unet-infer --scene writes them; default: a temporary\n"
 "                       folder under $TMPDIR, removed). A mask already there from\n"
-"                       the same model is evaluated as it is, so a rerun resumes;\n"
+"                       the same model is evaluated as it is (whatever --overlap\n"
+"                       or --tta made it), so a rerun resumes;\n"
 "                       one from another model fails that image unless --force\n"
 "      --force          replace masks in DIR written by another model\n"
 "NAME is the image's stem, or SCENE__STEM when the stem occurs in several scenes.\n\n"
@@ -148,7 +152,7 @@ int main(int argc, char **argv)
     enum { OPT_FOLDS_FILE = 256, OPT_FOLD, OPT_THREADS, OPT_JSON, OPT_JSON_FILE, OPT_CSV, OPT_HEATMAP,
            OPT_ERRORS, OPT_IGNORE, OPT_SCENE, OPT_QUIET, OPT_VERSION, OPT_PAIRS, OPT_TILE, OPT_OVERLAP,
            OPT_PALETTE, OPT_IGNORE_COLORS, OPT_UNKNOWN_COLORS, OPT_FORCE, OPT_REPORT, OPT_REPORT_TILES,
-           OPT_PRECISION };
+           OPT_PRECISION, OPT_TTA };
     static const struct option longopts[] = {
         { "folds-file", required_argument, NULL, OPT_FOLDS_FILE }, { "fold", required_argument, NULL, OPT_FOLD },
         { "batch", required_argument, NULL, 'b' }, { "threads", required_argument, NULL, OPT_THREADS },
@@ -164,7 +168,8 @@ int main(int argc, char **argv)
         { "out", required_argument, NULL, 'o' }, { "force", no_argument, NULL, OPT_FORCE },
         { "report", required_argument, NULL, OPT_REPORT },
         { "report-tiles", required_argument, NULL, OPT_REPORT_TILES },
-        { "precision", required_argument, NULL, OPT_PRECISION }, { NULL, 0, NULL, 0 },
+        { "precision", required_argument, NULL, OPT_PRECISION }, { "tta", no_argument, NULL, OPT_TTA },
+        { NULL, 0, NULL, 0 },
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "b:ho:", longopts, NULL)) != -1) {
@@ -222,6 +227,7 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             scene_only = "--overlap";
             break;
+        case OPT_TTA: o.tta = 1; scene_only = "--tta"; break;
         case OPT_PALETTE: o.palette = optarg; scene_only = "--palette"; break;
         case OPT_IGNORE_COLORS: o.ignore_colors = optarg; scene_only = "--ignore-colors"; break;
         case OPT_UNKNOWN_COLORS:

@@ -42,6 +42,7 @@ typedef struct eval_options {
     int n_scenes;
     const char *pairs;                /* --pairs FILE */
     int tile, overlap;                /* 0 / -1: not given */
+    int tta;                          /* --tta: average over flips (scene mode) */
     const char *palette;              /* --palette FILE: the mask colours */
     const char *ignore_colors;
     int unknown_ignore;               /* --unknown-colors ignore */
@@ -86,6 +87,7 @@ typedef struct evaluator {
     eval_run run;
     eval_scenes *scenes;       /* scene mode */
     int tile, overlap;         /* scene mode: the window */
+    int tta;                   /* scene mode: flips averaged */
     uint8_t *pred;
     size_t pred_cap;
     uint8_t *rgb;

@@ -209,6 +209,7 @@ static int evaluate_scenes(const eval_options *o, scene_pairs *sp, int input_fai
     memset(&c, 0, sizeof c);
     c.so.tile = e->tile;
     c.so.overlap = e->overlap;
+    c.so.tta = e->tta = o->tta;
     c.so.batch = o->batch;
     c.so.nhwc = e->meta.input.nhwc;
     c.so.channels = input_channels(e);

@@ -337,8 +337,8 @@ static void scene_table(FILE *f, const evaluator *e, const unet_metrics *m)
     for (int line = 0; line < 2 && body; line++)
         if ((body = strchr(body, '\n')))
             body++;
-    fprintf(f, PROG ": %s on %s (whole images, %dx%d windows, overlap %d)\n", r->model, r->tiles, e->tile, e->tile,
-            e->overlap);
+    fprintf(f, PROG ": %s on %s (whole images, %dx%d windows, overlap %d%s)\n", r->model, r->tiles, e->tile,
+            e->tile, e->overlap, e->tta ? ", flips averaged" : "");
     fprintf(f, "%d of %d images evaluated%s", r->evaluated, r->selected, r->interrupted ? " (interrupted)" : "");
     if (r->failed)
         fprintf(f, ", %d failed", r->failed);
@@ -374,7 +374,8 @@ int eval_write_outputs(evaluator *e, const unet_metrics *m)
         if (e->scenes && len >= 2 && !strcmp(buf + len - 2, "}\n")) {
             /* The scene keys go in before the object's closing brace. */
             fseek(f, (long)len - 2, SEEK_SET);
-            fprintf(f, ",\"mode\":\"scene\",\"tile\":%d,\"overlap\":%d,\"scenes\":", e->tile, e->overlap);
+            fprintf(f, ",\"mode\":\"scene\",\"tile\":%d,\"overlap\":%d,\"tta\":%s,\"scenes\":", e->tile,
+                    e->overlap, e->tta ? "true" : "false");
             eval_scenes_json(f, e->scenes);
             fprintf(f, "}\n");
         }
