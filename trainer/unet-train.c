@@ -598,6 +598,9 @@ static int run(app *a)
              o->lr, schedule_kind_name(o->schedule), o->augment ? "; augmented" : "",
              o->threads > 0 ? o->threads : omp_get_max_threads(),
              g_size > 1 ? " per process" : "");
+        if (o->crops_per_epoch)
+            train_note("an epoch is %ld random crops of the training scenes (any position, scale "
+                       "0.75-1.25), not the tile grid", (long)o->crops_per_epoch);
         if (a->class_weights) {
             fprintf(stderr, PROG ": class weights:");
             for (int k = 0; k < a->pal.n_classes; k++)
