@@ -36,6 +36,7 @@
 #include <unet/image.h>
 #include <unet/unet.h>
 
+#include "json_reader.h"
 #include "tool_run.h"
 
 static const char *train_exe, *synth_exe, *tile_exe, *infer_exe;
@@ -216,35 +217,31 @@ static void check_class_iou(const char *search_dir, const char *run, double miou
     FMT(path, sizeof path, "%s/%s/result.json", search_dir, run);
     char *text = slurp(path, NULL);
     assert_non_null(text);
-    const char *p = strstr(text, "\"val_class_iou\":{");
-    if (!p)
-        fail_msg("%s has no val_class_iou", path);
-    p += strlen("\"val_class_iou\":{");
+    json_value *j = json_parse(text);
+    if (!j)
+        fail_msg("%s is not JSON", path);
+    const json_value *iou = json_get(j, "val_class_iou");
     static const char *const names[6] = {"Building", "Land", "Road", "Vegetation", "Water",
                                          "Unlabeled"};
+    assert_int_equal(iou->type, JSON_OBJECT);
+    assert_int_equal(iou->n, 6);
     double sum = 0;
     int present = 0;
     for (int k = 0; k < 6; k++) {
-        char key[40];
-        FMT(key, sizeof key, "%s\"%s\":", k ? "," : "", names[k]);
-        if (strncmp(p, key, strlen(key)) != 0)
-            fail_msg("%s: class %d of val_class_iou is not %s: %.40s", path, k, names[k], p);
-        p += strlen(key);
-        if (strncmp(p, "null", 4) == 0) {
-            p += 4;
+        if (strcmp(iou->keys[k], names[k]) != 0)
+            fail_msg("%s: class %d of val_class_iou is %s, not %s", path, k, iou->keys[k], names[k]);
+        const json_value *v = iou->items[k];
+        if (v->type == JSON_NULL)
             continue;
-        }
-        char *end;
-        const double v = strtod(p, &end);
-        assert_true(end > p && v >= 0 && v <= 1);
-        sum += v;
+        assert_int_equal(v->type, JSON_NUMBER);
+        assert_true(v->number >= 0 && v->number <= 1);
+        sum += v->number;
         present++;
-        p = end;
     }
-    assert_true(*p == '}');
     assert_true(present > 0);
     if (!(fabs(sum / present - miou) < 1e-7))
         fail_msg("%s: mean class IoU %.9g over %d classes, val_miou %.9g", path, sum / present, present, miou);
+    json_free(j);
     free(text);
     FMT(path, sizeof path, "%s/%s/log.csv", search_dir, run);
     text = slurp(path, NULL);

@@ -27,7 +27,9 @@ typedef struct curve_row {
     int best;
     double epoch_seconds;
     int n_class_iou; /* 0 when the log has no per-class columns */
-    double val_class_iou[CURVES_MAX_CLASSES]; /* NaN for a class absent from validation */
+    /* NaN for a class without validation pixels, so their mean is val_miou;
+     * unet-train's own log writes such a class's IoU (0 when predicted). */
+    double val_class_iou[CURVES_MAX_CLASSES];
 } curve_row;
 
 typedef struct curve_log {
