@@ -547,18 +547,27 @@ unet_status passes_after_resolve(unet_model *m)
         float alpha, beta;
         if (c->domain[0] || (strcmp(c->op_type, "Conv") != 0 && strcmp(c->op_type, "ConvTranspose") != 0))
             continue;
-        if (c->fused_act || c->out[0] < 0 || !single_consumer(m, c->out[0], &consumer) || removed[consumer])
+        if (c->out[0] < 0 || !single_consumer(m, c->out[0], &consumer) || removed[consumer])
             continue;
         node_t *a = &m->nodes[consumer];
         if (a->in[0] != c->out[0] || !fusable_activation(m, a, &kind, &alpha, &beta))
             continue;
         if (m->values[c->out[0]].dtype && m->values[c->out[0]].dtype != UNET_DTYPE_FLOAT)
             continue;
+        if (c->fused_act) {
+            /* Relu then Clip(lo <= 0, hi >= 0) is Clip(0, hi): the 7-bit
+             * activations unet-quantize writes (Relu, Clip, QuantizeLinear)
+             * then need no eltwise step of their own. */
+            if (c->fused_act != FUSED_RELU || c->act_alpha != 0.0f || kind != FUSED_CLIP || alpha > 0.0f || beta < 0.0f)
+                continue;
+            alpha = 0.0f;
+        }
         c->fused_act = kind;
         c->act_alpha = alpha;
         c->act_beta = beta;
         c->out[0] = a->out[0];
         removed[consumer] = 1;
+        i--; /* the same node again: a Clip may follow the activation just fused */
     }
     compact(m, removed);
     free(removed);

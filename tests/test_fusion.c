@@ -1,7 +1,9 @@
 /* The residual-Add fusion (Conv with a sum post-op writing into the other
  * operand's buffer, then a fused ReLU) against naive loops: the fused graph
  * must give the unfused graph's numbers, the Add node must disappear, and an
- * operand of another shape must fall back to a broadcasting add. */
+ * operand of another shape must fall back to a broadcasting add. And Relu
+ * then Clip after a Conv (unet-quantize's 7-bit activations) as one Clip
+ * post-op, only where that is the same function (Clip's min at most 0). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,11 +159,76 @@ static void test_broadcast_operand_falls_back(void **state)
     run_case(1);
 }
 
+/* y = Clip(Relu(Conv(x; wa)), lo, hi): one node left when lo <= 0, and the
+ * naive loop's numbers either way. */
+static void run_relu_clip(float lo, float hi, int want_nodes)
+{
+    weights *w = malloc(sizeof *w);
+    assert_non_null(w);
+    make_weights(w);
+    float x[C * H * W], a[C * H * W];
+    uint32_t s = 5;
+    for (int i = 0; i < C * H * W; i++)
+        x[i] = frand(&s);
+    conv3(x, w->wa, w->ba, a);
+    ob_model *b = ob_model_new(13);
+    int64_t xd[4] = { 1, C, H, W }, wd[4] = { C, C, 3, 3 }, bd[1] = { C }, one = 1;
+    ob_input(b, "x", UNET_DTYPE_FLOAT, 4, xd);
+    ob_initializer(b, "wa", UNET_DTYPE_FLOAT, 4, wd, w->wa);
+    ob_initializer(b, "ba", UNET_DTYPE_FLOAT, 1, bd, w->ba);
+    ob_initializer(b, "lo", UNET_DTYPE_FLOAT, 0, &one, &lo);
+    ob_initializer(b, "hi", UNET_DTYPE_FLOAT, 0, &one, &hi);
+    int64_t pads[4] = { 1, 1, 1, 1 }, k[2] = { 3, 3 };
+    ob_node *n = ob_node_add(b, "Conv", "x,wa,ba", "a");
+    ob_attr_ints(n, "pads", pads, 4);
+    ob_attr_ints(n, "kernel_shape", k, 2);
+    ob_node_add(b, "Relu", "a", "r");
+    ob_node_add(b, "Clip", "r,lo,hi", "y");
+    ob_output(b, "y", UNET_DTYPE_FLOAT, 4, xd);
+    unet_model *m = NULL;
+    assert_int_equal(ob_open(b, &m), UNET_OK);
+    ob_model_free(b);
+    assert_int_equal(unet_model_node_count(m), want_nodes);
+    unet_session *sess = NULL;
+    assert_int_equal(unet_session_create(m, NULL, &sess), UNET_OK);
+    unet_tensor in = { UNET_DTYPE_FLOAT, 4, { 1, C, H, W }, x };
+    assert_int_equal(unet_session_run(sess, &in, 1), UNET_OK);
+    unet_tensor out;
+    assert_int_equal(unet_session_output(sess, 0, &out), UNET_OK);
+    const float *y = out.data;
+    int clipped = 0;
+    for (int i = 0; i < C * H * W; i++) {
+        float r = a[i] > 0.0f ? a[i] : 0.0f;
+        float want = r < lo ? lo : r > hi ? hi : r;
+        clipped += r > hi;
+        assert_true(fabsf(y[i] - want) < 1e-4f);
+    }
+    assert_true(clipped > 0); /* the bound is met somewhere: the Clip is tested */
+    unet_session_free(sess);
+    unet_model_free(m);
+    free(w);
+}
+
+static void test_relu_then_clip_fused(void **state)
+{
+    (void)state;
+    run_relu_clip(-1.0f, 0.2f, 1);
+    run_relu_clip(0.0f, 0.2f, 1);
+}
+
+static void test_clip_with_positive_min_kept(void **state)
+{
+    (void)state;
+    run_relu_clip(0.05f, 0.2f, 2); /* Clip(Relu(v), 0.05, ...) is not Clip(v, 0, ...) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_residual_add_fused),
         cmocka_unit_test(test_broadcast_operand_falls_back),
+        cmocka_unit_test(test_relu_then_clip_fused),
+        cmocka_unit_test(test_clip_with_positive_min_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
