@@ -246,8 +246,11 @@ static int output_stays_bf16(const plan_t *p, int y)
 
 static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
 {
-    UNET_TRY(op_require_float(p, n, 0));
-    if (!n->qdq) /* a QDQ Conv's weights are int8 (passes.c) */
+    /* A QDQ Conv's weights are int8 (passes.c), and its input may be too:
+     * quantised already by the int8 Conv before it (conv_int8.c). */
+    if (!n->qdq || (p->t[n->in[0]].dtype != UNET_DTYPE_UINT8 && p->t[n->in[0]].dtype != UNET_DTYPE_INT8))
+        UNET_TRY(op_require_float(p, n, 0));
+    if (!n->qdq)
         UNET_TRY(op_require_float(p, n, 1));
     int x = n->in[0], w = n->in[1], b = n->n_in > 2 ? n->in[2] : -1;
     const ptensor *tx = &p->t[x], *tw = &p->t[w];

@@ -11,6 +11,9 @@
  * capped at AVX2), and the QDQ arithmetic would not hold. The exception:
  * uint8 activations the graph bounds to 0..127 (a Clip before the
  * QuantizeLinear, node_t.qdq_x_max), whose pair sums cannot saturate.
+ * Where the only reader of the output is another QDQ Conv, the convolution
+ * writes that Conv's uint8/int8 input itself (requantising_consumer), with no
+ * float32 tensor and no quantising reorder between the two.
  * Where oneDNN has no such kernel (or the node has a fused residual sum), the
  * caller runs the Conv in float32 on the dequantised weights and the
  * quantised-then-dequantised input: the QDQ arithmetic, in float. */
@@ -87,6 +90,8 @@ static const step_t *channel_concat_feeding(const plan_t *p, int x)
  * batch at the default model's last level). */
 static unet_status quantize_input(plan_t *p, const node_t *n, int x, const dnnl_memory_desc_t *src_md, int *xq)
 {
+    if (p->t[x].dtype != UNET_DTYPE_FLOAT) /* quantised by its producer (requantising_consumer) */
+        return plan_as_md(p, x, src_md, xq);
     const step_t *cat = channel_concat_feeding(p, x);
     int parts = 0, part[STEP_MAX_ARGS];
     dnnl_memory_desc_t views[STEP_MAX_ARGS];
@@ -134,15 +139,16 @@ unet_status conv_int8_fake_quantized_input(plan_t *p, const node_t *n, int *x)
     dnnl_memory_desc_t qmd = p->t[*x].md, fmd = p->t[*x].md;
     qmd.data_type = n->qdq_x_u8 ? dnnl_u8 : dnnl_s8; /* same layout, strides in elements */
     fmd.data_type = dnnl_f32;
+    if (p->t[*x].dtype != UNET_DTYPE_FLOAT) /* quantised by its producer: only the dequantisation */
+        return qdq_reorder(p, n, *x, &fmd, 0, x);
     int q;
     UNET_TRY(qdq_reorder(p, n, *x, &qmd, 1, &q));
     return qdq_reorder(p, n, q, &fmd, 0, x);
 }
 
-unet_status conv_int8_build(plan_t *p, const node_t *n, const conv_int8_geom *g, dnnl_primitive_attr_t attr, int *done)
+/* Whether oneDNN runs QDQ Conv n in int8 on this CPU (see the top). */
+static int int8_kernel_here(const node_t *n)
 {
-    *done = 0;
-    int x = n->in[0], w = n->in[1], b = n->n_in > 2 ? n->in[2] : -1, y = n->out[0];
     const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
     const int vnni = (isa & (unsigned)dnnl_cpu_isa_avx512_core_vnni) == (unsigned)dnnl_cpu_isa_avx512_core_vnni ||
                      (isa & (unsigned)dnnl_cpu_isa_avx2_vnni) == (unsigned)dnnl_cpu_isa_avx2_vnni;
@@ -150,8 +156,117 @@ unet_status conv_int8_build(plan_t *p, const node_t *n, const conv_int8_geom *g,
      * Clip): pair sums stay within 2 * 127 * 127 = 32258, so vpmaddubsw
      * cannot saturate and the int8 convolution is exact. */
     const int pairs_fit_int16 = n->qdq_x_u8 && n->qdq_x_max <= 127;
-    if ((!vnni && !pairs_fit_int16) || n->fused_sum >= 0 || p->t[x].is_const || !p->t[x].has_md ||
-        !p->t[w].is_const)
+    return vnni || pairs_fit_int16;
+}
+
+/* The QDQ Conv that alone reads n's output, when n can write that input
+ * already quantised (requantisation fused: dst u8/s8 with output scales
+ * s_x * s_w / s_next) instead of float32 that the next Conv quantises with
+ * a reorder of its own; NULL otherwise. The activation must commute with a
+ * positive scale (Relu, LeakyRelu, Clip with its bounds scaled), so that
+ * Q(act(v)) = saturate(round(act(v / s_next)) + zp). UNET_NO_REQUANT keeps
+ * the float32 hand-over, for A/B comparisons. */
+static const node_t *requantising_consumer(const plan_t *p, const node_t *n)
+{
+    const unet_model *m = p->model;
+    const int y = n->out[0];
+    if (y < 0 || m->values[y].is_graph_output || getenv("UNET_NO_REQUANT"))
+        return NULL;
+    if (n->fused_act != FUSED_NONE && n->fused_act != FUSED_RELU && n->fused_act != FUSED_LEAKY_RELU &&
+        n->fused_act != FUSED_CLIP)
+        return NULL;
+    const node_t *c = NULL;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] == y) {
+                if (c)
+                    return NULL; /* a second reader, or y read twice */
+                c = &m->nodes[i];
+            }
+    if (!c || c->domain[0] || strcmp(c->op_type, "Conv") || !c->qdq || c->in[0] != y || c->fused_sum >= 0 ||
+        !int8_kernel_here(c))
+        return NULL;
+    return c;
+}
+
+/* The primitive for n with output scales deq[oc] (dequantising to float32),
+ * or, with next, writing next's quantised input; dnnl_unimplemented when
+ * oneDNN has no kernel for it (or, writing int8, only a reference one). */
+static dnnl_status_t int8_conv_pd(plan_t *p, const node_t *n, const conv_int8_geom *g,
+                                  const_dnnl_primitive_attr_t base, const float *deq, const node_t *next,
+                                  int with_bias, dnnl_primitive_desc_t *pd)
+{
+    *pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    if (dnnl_primitive_attr_clone(&attr, base) != dnnl_success)
+        return dnnl_out_of_memory;
+    float *scales = malloc((size_t)g->oc * sizeof *scales);
+    if (!scales) {
+        dnnl_primitive_attr_destroy(attr);
+        return dnnl_out_of_memory;
+    }
+    const float s_next = next ? next->qdq_x_scale : 1.0f;
+    for (int64_t oc = 0; oc < g->oc; oc++)
+        scales[oc] = deq[oc] / s_next;
+    dnnl_primitive_attr_set_output_scales(attr, g->oc, 1 << 1, scales);
+    free(scales);
+    const int32_t zp = n->qdq_x_zero;
+    if (zp) /* asymmetric activations: oneDNN subtracts zp * sum(weights) */
+        dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_SRC, 1, 0, &zp);
+    dnnl_data_type_t dst_dt = dnnl_f32;
+    if (next) {
+        dst_dt = next->qdq_x_u8 ? dnnl_u8 : dnnl_s8;
+        const int32_t zp_next = next->qdq_x_zero;
+        if (zp_next) /* added after the post-ops, before saturation */
+            dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_DST, 1, 0, &zp_next);
+        if (n->fused_act == FUSED_CLIP) { /* the bounds in units of s_next */
+            dnnl_post_ops_t po;
+            if (dnnl_post_ops_create(&po) != dnnl_success) {
+                dnnl_primitive_attr_destroy(attr);
+                return dnnl_out_of_memory;
+            }
+            const float lo = n->act_alpha <= -1e38f ? n->act_alpha : n->act_alpha / s_next;
+            const float hi = n->act_beta >= 1e38f ? n->act_beta : n->act_beta / s_next;
+            dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip_v2, lo, hi);
+            dnnl_primitive_attr_set_post_ops(attr, po);
+            dnnl_post_ops_destroy(po);
+        }
+    }
+    dnnl_memory_desc_t src_any, w_any, dst_any, b_md;
+    dnnl_dims_t sd, wd, dd;
+    for (int i = 0; i < g->rank; i++) {
+        sd[i] = p->t[n->in[0]].dims[i];
+        dd[i] = g->odims[i];
+    }
+    for (int i = 0; i < g->w_rank; i++)
+        wd[i] = g->w_dims[i];
+    dnnl_memory_desc_init_by_tag(&src_any, g->rank, sd, n->qdq_x_u8 ? dnnl_u8 : dnnl_s8, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&w_any, g->w_rank, wd, dnnl_s8, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, g->rank, dd, dst_dt, dnnl_format_tag_any);
+    dnnl_dims_t bdim = { g->oc };
+    dnnl_memory_desc_init_by_tag(&b_md, 1, bdim, dnnl_f32, dnnl_a);
+    dnnl_convolution_desc_t cd;
+    dnnl_status_t st = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                                  &src_any, &w_any, with_bias ? &b_md : NULL, &dst_any,
+                                                                  g->strides, g->dil, g->pad_l, g->pad_r);
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(pd, &cd, attr, p->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    const char *impl = NULL;
+    if (st == dnnl_success && next && dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+        impl && strstr(impl, "ref")) {
+        dnnl_primitive_desc_destroy(*pd); /* slower than the float32 hand-over */
+        *pd = NULL;
+        st = dnnl_unimplemented;
+    }
+    return st;
+}
+
+unet_status conv_int8_build(plan_t *p, const node_t *n, const conv_int8_geom *g, dnnl_primitive_attr_t attr, int *done)
+{
+    *done = 0;
+    int x = n->in[0], w = n->in[1], b = n->n_in > 2 ? n->in[2] : -1, y = n->out[0];
+    if (!int8_kernel_here(n) || n->fused_sum >= 0 || p->t[x].is_const || !p->t[x].has_md || !p->t[w].is_const)
         return UNET_OK;
     if (b >= 0 && (!p->t[b].is_const || p->t[b].dtype != UNET_DTYPE_FLOAT))
         return UNET_OK;
@@ -163,12 +278,8 @@ unet_status conv_int8_build(plan_t *p, const node_t *n, const conv_int8_geom *g,
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");
     for (int64_t oc = 0; oc < g->oc; oc++)
         scales[oc] = n->qdq_x_scale * sw[n_sw == 1 ? 0 : oc];
-    dnnl_primitive_attr_set_output_scales(attr, g->oc, 1 << 1, scales);
-    const int32_t zp = n->qdq_x_zero;
-    if (zp) /* asymmetric activations: oneDNN subtracts zp * sum(weights) */
-        dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_SRC, 1, 0, &zp);
     int bs = -1;
-    if (b >= 0) {
+    if (b >= 0) { /* oneDNN 2.x: dst = scale * (acc + bias), so bias / (s_x * s_w) */
         int64_t bd[1] = { g->oc };
         unet_status s = plan_new_tensor(p, UNET_DTYPE_FLOAT, 1, bd, &bs);
         float *scaled = s == UNET_OK ? malloc((size_t)g->oc * sizeof *scaled) : NULL;
@@ -183,28 +294,14 @@ unet_status conv_int8_build(plan_t *p, const node_t *n, const conv_int8_geom *g,
         p->t[bs].owns_const = 1;
         p->t[bs].const_data = scaled;
     }
-    free(scales);
-
-    dnnl_memory_desc_t src_any, w_any, dst_any, b_md;
-    dnnl_dims_t sd, wd, dd;
-    for (int i = 0; i < g->rank; i++) {
-        sd[i] = p->t[x].dims[i];
-        dd[i] = g->odims[i];
-    }
-    for (int i = 0; i < g->w_rank; i++)
-        wd[i] = g->w_dims[i];
-    dnnl_memory_desc_init_by_tag(&src_any, g->rank, sd, n->qdq_x_u8 ? dnnl_u8 : dnnl_s8, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&w_any, g->w_rank, wd, dnnl_s8, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&dst_any, g->rank, dd, dnnl_f32, dnnl_format_tag_any);
-    dnnl_dims_t bdim = { g->oc };
-    dnnl_memory_desc_init_by_tag(&b_md, 1, bdim, dnnl_f32, dnnl_a);
-    dnnl_convolution_desc_t cd;
+    const node_t *next = requantising_consumer(p, n);
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-                                                                  &src_any, &w_any, b >= 0 ? &b_md : NULL, &dst_any,
-                                                                  g->strides, g->dil, g->pad_l, g->pad_r);
-    if (st == dnnl_success)
-        st = dnnl_primitive_desc_create(&pd, &cd, attr, p->engine, NULL);
+    dnnl_status_t st = int8_conv_pd(p, n, g, attr, scales, next, b >= 0, &pd);
+    if (next && st != dnnl_success && st != dnnl_out_of_memory) {
+        next = NULL; /* no int8 output kernel: hand over float32 */
+        st = int8_conv_pd(p, n, g, attr, scales, NULL, b >= 0, &pd);
+    }
+    free(scales);
     if (st == dnnl_unimplemented)
         return UNET_OK; /* no int8 kernel for this shape: float32 */
     if (st != dnnl_success)
@@ -226,6 +323,8 @@ unet_status conv_int8_build(plan_t *p, const node_t *n, const conv_int8_geom *g,
         s = plan_as_md(p, wview, w_md, &ws);
     }
     if (s == UNET_OK) {
+        if (next) /* y holds next's quantised input (quantize_input takes it as is) */
+            p->t[y].dtype = next->qdq_x_u8 ? UNET_DTYPE_UINT8 : UNET_DTYPE_INT8;
         plan_set_md(p, y, dst_md);
         int kinds[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
         int ids[4] = { xq, ws, y, bs };
