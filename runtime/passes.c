@@ -344,9 +344,11 @@ static int clipped_max(const unet_model *m, int x, float s, int z, int qmax)
  * per-tensor activation scale and symmetric per-tensor or per-output-channel
  * weight scales: the Conv reads x and the int8 weights directly and keeps the
  * scales (node_t.qdq), so the plan can run one int8 convolution; the
- * Quantize/Dequantize nodes that nothing else reads disappear. */
+ * Quantize/Dequantize nodes that nothing else reads disappear. The same for
+ * a ConvTranspose, whose output channels are the weights' axis 1. */
 static void match_qdq_conv(unet_model *m, node_t *c)
 {
+    const int transposed = strcmp(c->op_type, "ConvTranspose") == 0;
     if (c->n_in < 2 || node_attr_int(c, "group", 1) != 1)
         return;
     const node_t *dqx = producer_op(m, c->in[0], "DequantizeLinear");
@@ -355,8 +357,6 @@ static void match_qdq_conv(unet_model *m, node_t *c)
     if (!dqx || !qx || !dqw || qx->in[0] < 0 || m->values[qx->in[0]].data ||
         (m->values[qx->in[0]].dtype && m->values[qx->in[0]].dtype != UNET_DTYPE_FLOAT))
         return; /* intermediate values have no type until the plan: it checks then */
-    if (0)
-        return;
     float s_q, s_dq;
     int z_q, z_dq, u8_q, u8_dq;
     if (!const_scale(m, input_at(qx, 1), &s_q) || !const_scale(m, input_at(dqx, 1), &s_dq) || s_q != s_dq)
@@ -368,8 +368,9 @@ static void match_qdq_conv(unet_model *m, node_t *c)
     if (!w->data || w->dtype != UNET_DTYPE_INT8 || w->rank != 4)
         return;
     int ws = input_at(dqw, 1);
-    int64_t oc = w->dims[0];
-    if (!is_float_const(m, ws, 1) && !(is_float_const(m, ws, oc) && node_attr_int(dqw, "axis", 1) == 0))
+    const int oc_axis = transposed ? 1 : 0;
+    int64_t oc = w->dims[oc_axis];
+    if (!is_float_const(m, ws, 1) && !(is_float_const(m, ws, oc) && node_attr_int(dqw, "axis", 1) == oc_axis))
         return;
     for (int64_t i = 0; i < (int64_t)(m->values[ws].nbytes / 4); i++)
         if (!(((const float *)m->values[ws].data)[i] > 0.0f))
@@ -465,13 +466,14 @@ unet_status passes_after_resolve(unet_model *m)
     }
     compact(m, removed);
 
-    /* QDQ around a Conv: int8 convolution (before BN folding and fusion, which
+    /* QDQ around a Conv or ConvTranspose: int8 convolution (before BN folding and fusion, which
      * then see the Conv as usual). UNET_NO_QDQ_INT8 keeps the float path, for
      * A/B comparisons. */
     if (!getenv("UNET_NO_QDQ_INT8")) {
         memset(removed, 0, ((size_t)m->n_nodes + 1) * sizeof *removed);
         for (int i = 0; i < m->n_nodes; i++)
-            if (!m->nodes[i].domain[0] && strcmp(m->nodes[i].op_type, "Conv") == 0)
+            if (!m->nodes[i].domain[0] &&
+                (strcmp(m->nodes[i].op_type, "Conv") == 0 || strcmp(m->nodes[i].op_type, "ConvTranspose") == 0))
                 match_qdq_conv(m, &m->nodes[i]);
         for (int i = 0; i < m->n_nodes; i++)
             if (!m->nodes[i].domain[0] && strcmp(m->nodes[i].op_type, "DequantizeLinear") == 0)

@@ -2,11 +2,11 @@
 # QDQ models (QuantizeLinear/DequantizeLinear, the form ONNX Runtime's static
 # quantiser writes) in libunet, on a small random U-Net-like net written by
 # tests/qdq_model.py (python3-onnx + numpy, no code shared with libunet):
-#   1. where the ISA has VNNI, every Conv runs as a oneDNN int8 convolution
-#      (ONEDNN_VERBOSE names an int8 kernel: src u8), the one feeding the head
-#      writes the head's uint8 input (dst u8), the ConvTranspose in float32 on
-#      its dequantised weights; without VNNI (e.g. capped at AVX2) no Conv runs
-#      int8 (see runtime/ops/conv_int8.c for why);
+#   1. where the ISA has VNNI, every Conv and the ConvTranspose (as its 1x1
+#      convolution) runs as a oneDNN int8 convolution (ONEDNN_VERBOSE names an
+#      int8 kernel: src u8), and a Conv whose only reader is another QDQ node
+#      writes that reader's uint8 input (dst u8); without VNNI (e.g. capped at
+#      AVX2) none runs int8 (see runtime/ops/conv_int8.c for why);
 #   2. the output equals qdq_model.py's float64 evaluation of the QDQ
 #      arithmetic (round half to even, saturation) to 1e-5;
 #   3. ONNX Runtime runs the same file and agrees with libunet on >= 99.9% of
@@ -51,12 +51,13 @@ int8=$(grep -c '^onednn_verbose,exec,cpu,convolution,.*src_u8' verbose.txt)
 kernels=$(grep '^onednn_verbose,exec,cpu,convolution,.*src_u8' verbose.txt | cut -d, -f5 | sort -u | tr '\n' ' ')
 isa=$(grep -m1 '^onednn_verbose,info,cpu,isa:' verbose.txt | cut -d: -f2-)
 if grep -qiE 'vnni|DL Boost' <<< "$isa"; then  # oneDNN calls VNNI "DL Boost"
-  [ "$int8" -eq 4 ]
-  check "ISA $isa: the 4 QDQ Convs ran as int8 convolutions ($int8; $kernels)" $?
-  # conv3 -> Relu -> Q -> DQ -> head: conv3 writes head's uint8 input itself
+  [ "$int8" -eq 5 ]
+  check "ISA $isa: the 4 QDQ Convs and the ConvTranspose (as a 1x1 convolution) ran int8 ($int8; $kernels)" $?
+  # conv2 -> Relu -> Q -> DQ -> up and conv3 -> Relu -> Q -> DQ -> head: the
+  # first of each pair writes the second's uint8 input itself
   requant=$(grep -c '^onednn_verbose,exec,cpu,convolution,.*src_u8.*dst_u8' verbose.txt)
-  [ "$requant" -eq 1 ]
-  check "conv3 hands the head its input as uint8 (requantisation fused: $requant int8 -> int8 convolution)" $?
+  [ "$requant" -eq 2 ]
+  check "conv2 and conv3 hand their readers uint8 (requantisation fused: $requant int8 -> int8 convolutions)" $?
 else
   [ "$int8" -eq 0 ]
   check "ISA $isa (no VNNI): no Conv ran int8 ($int8 did: $kernels)" $?

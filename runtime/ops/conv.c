@@ -431,13 +431,24 @@ static unet_status build_conv_like(plan_t *p, const node_t *n, int transposed)
     }
     dnnl_primitive_attr_t attr = plan_make_attr();
     set_post_ops(n, attr, fuse_sum);
-    if (transposed && deconv_shuffle_applies(p, n, g.kernel, g.stride, g.pad_l, g.pad_r, g.dil, g.out_pad, sp, g.group)) {
-        int done = 0;
-        unet_status ds = deconv_shuffle_build(p, n, attr, &done);
-        if (ds != UNET_OK || done) {
-            dnnl_primitive_attr_destroy(attr);
-            return ds;
-        }
+    const int shuffle = transposed && deconv_shuffle_applies(p, n, g.kernel, g.stride, g.pad_l, g.pad_r, g.dil, g.out_pad, sp, g.group);
+    int done = 0;
+    unet_status ds = UNET_OK;
+    if (shuffle) /* int8 for a QDQ ConvTranspose where oneDNN has the kernel */
+        ds = deconv_shuffle_build(p, n, x, w, attr, &done);
+    if (ds == UNET_OK && !done && n->qdq && transposed) {
+        /* float32 on the dequantised weights and the quantised-then-dequantised input */
+        ds = conv_int8_dequantized_weights(p, n, &w);
+        if (ds == UNET_OK)
+            ds = conv_int8_fake_quantized_input(p, n, &x);
+        if (ds == UNET_OK && shuffle)
+            ds = deconv_shuffle_build(p, n, x, w, attr, &done);
+        tw = &p->t[w];
+        tx = &p->t[x];
+    }
+    if (ds != UNET_OK || done) {
+        dnnl_primitive_attr_destroy(attr);
+        return ds;
     }
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st;

@@ -147,7 +147,7 @@ unet_status conv_int8_fake_quantized_input(plan_t *p, const node_t *n, int *x)
 }
 
 /* Whether oneDNN runs QDQ Conv n in int8 on this CPU (see the top). */
-static int int8_kernel_here(const node_t *n)
+int conv_int8_kernel_here(const node_t *n)
 {
     const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
     const int vnni = (isa & (unsigned)dnnl_cpu_isa_avx512_core_vnni) == (unsigned)dnnl_cpu_isa_avx512_core_vnni ||
@@ -183,8 +183,8 @@ static const node_t *requantising_consumer(const plan_t *p, const node_t *n)
                     return NULL; /* a second reader, or y read twice */
                 c = &m->nodes[i];
             }
-    if (!c || c->domain[0] || strcmp(c->op_type, "Conv") || !c->qdq || c->in[0] != y || c->fused_sum >= 0 ||
-        !int8_kernel_here(c))
+    if (!c || c->domain[0] || (strcmp(c->op_type, "Conv") && strcmp(c->op_type, "ConvTranspose")) || !c->qdq ||
+        c->in[0] != y || c->fused_sum >= 0 || !conv_int8_kernel_here(c))
         return NULL;
     return c;
 }
@@ -262,73 +262,90 @@ static dnnl_status_t int8_conv_pd(plan_t *p, const node_t *n, const conv_int8_ge
     return st;
 }
 
+unet_status conv_int8_scaled_bias(plan_t *p, int b, const float *deq, int64_t oc, int64_t bias_period, int *out)
+{
+    *out = -1;
+    if (b < 0)
+        return UNET_OK;
+    int64_t bd[1] = { oc };
+    UNET_TRY(plan_new_tensor(p, UNET_DTYPE_FLOAT, 1, bd, out));
+    float *scaled = malloc((size_t)oc * sizeof *scaled);
+    if (!scaled)
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+    const float *bias = p->t[b].const_data;
+    for (int64_t c = 0; c < oc; c++) /* oneDNN 2.x: dst = scale * (acc + bias) */
+        scaled[c] = bias[c % bias_period] / deq[c];
+    p->t[*out].is_const = 1;
+    p->t[*out].owns_const = 1;
+    p->t[*out].const_data = scaled;
+    return UNET_OK;
+}
+
+unet_status conv_int8_pd(plan_t *p, const node_t *n, const conv_int8_geom *g, const_dnnl_primitive_attr_t attr,
+                         const float *deq, int with_bias, int allow_requant, dnnl_primitive_desc_t *pd, int *requant)
+{
+    const node_t *next = allow_requant ? requantising_consumer(p, n) : NULL;
+    dnnl_status_t st = int8_conv_pd(p, n, g, attr, deq, next, with_bias, pd);
+    if (next && st != dnnl_success && st != dnnl_out_of_memory) {
+        next = NULL; /* no int8 output kernel: hand over float32 */
+        st = int8_conv_pd(p, n, g, attr, deq, NULL, with_bias, pd);
+    }
+    *requant = next != NULL;
+    if (st == dnnl_unimplemented)
+        return UNET_OK; /* no int8 kernel for this shape: *pd stays NULL */
+    if (st != dnnl_success)
+        return dnnl_error(st, n, "int8 convolution setup");
+    if (next) /* y will hold next's quantised input (quantize_input takes it as is) */
+        p->t[n->out[0]].dtype = next->qdq_x_u8 ? UNET_DTYPE_UINT8 : UNET_DTYPE_INT8;
+    return UNET_OK;
+}
+
+unet_status conv_int8_add(plan_t *p, const node_t *n, dnnl_primitive_desc_t pd, int x, int w_plain, int bias, int y)
+{
+    const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    int xq = -1, ws = -1;
+    UNET_TRY(quantize_input(p, n, x, src_md, &xq));
+    UNET_TRY(plan_as_md(p, w_plain, w_md, &ws)); /* once, at plan time: the weights are constant */
+    plan_set_md(p, y, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0));
+    int kinds[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
+    int ids[4] = { xq, ws, y, bias };
+    return plan_add_primitive(p, n, pd, bias >= 0 ? 4 : 3, kinds, ids);
+}
+
 unet_status conv_int8_build(plan_t *p, const node_t *n, const conv_int8_geom *g, dnnl_primitive_attr_t attr, int *done)
 {
     *done = 0;
     int x = n->in[0], w = n->in[1], b = n->n_in > 2 ? n->in[2] : -1, y = n->out[0];
-    if (!int8_kernel_here(n) || n->fused_sum >= 0 || p->t[x].is_const || !p->t[x].has_md || !p->t[w].is_const)
+    if (!conv_int8_kernel_here(n) || n->fused_sum >= 0 || p->t[x].is_const || !p->t[x].has_md || !p->t[w].is_const)
         return UNET_OK;
     if (b >= 0 && (!p->t[b].is_const || p->t[b].dtype != UNET_DTYPE_FLOAT))
         return UNET_OK;
     const value_t *sv = &p->model->values[n->qdq_w_scale];
     const float *sw = sv->data;
     int64_t n_sw = (int64_t)(sv->nbytes / sizeof(float));
-    float *scales = malloc((size_t)g->oc * sizeof *scales);
-    if (!scales)
+    float *deq = malloc((size_t)g->oc * sizeof *deq);
+    if (!deq)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory");
     for (int64_t oc = 0; oc < g->oc; oc++)
-        scales[oc] = n->qdq_x_scale * sw[n_sw == 1 ? 0 : oc];
-    int bs = -1;
-    if (b >= 0) { /* oneDNN 2.x: dst = scale * (acc + bias), so bias / (s_x * s_w) */
-        int64_t bd[1] = { g->oc };
-        unet_status s = plan_new_tensor(p, UNET_DTYPE_FLOAT, 1, bd, &bs);
-        float *scaled = s == UNET_OK ? malloc((size_t)g->oc * sizeof *scaled) : NULL;
-        if (!scaled) {
-            free(scales);
-            return s != UNET_OK ? s : unet_set_error(UNET_ERR_NOMEM, "out of memory");
-        }
-        const float *bias = p->t[b].const_data;
-        for (int64_t oc = 0; oc < g->oc; oc++)
-            scaled[oc] = bias[oc] / scales[oc];
-        p->t[bs].is_const = 1;
-        p->t[bs].owns_const = 1;
-        p->t[bs].const_data = scaled;
-    }
-    const node_t *next = requantising_consumer(p, n);
+        deq[oc] = n->qdq_x_scale * sw[n_sw == 1 ? 0 : oc];
+    int bs = -1, requant = 0, wview = -1;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st = int8_conv_pd(p, n, g, attr, scales, next, b >= 0, &pd);
-    if (next && st != dnnl_success && st != dnnl_out_of_memory) {
-        next = NULL; /* no int8 output kernel: hand over float32 */
-        st = int8_conv_pd(p, n, g, attr, scales, NULL, b >= 0, &pd);
-    }
-    free(scales);
-    if (st == dnnl_unimplemented)
-        return UNET_OK; /* no int8 kernel for this shape: float32 */
-    if (st != dnnl_success)
-        return dnnl_error(st, n, "int8 convolution setup");
-
-    const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    int xq = -1, wview = -1, ws = -1;
-    unet_status s = quantize_input(p, n, x, src_md, &xq);
-    if (s == UNET_OK) /* the ONNX int8 weights, viewed in oneDNN's dim order, then reordered once */
-        s = plan_new_tensor(p, UNET_DTYPE_INT8, p->t[w].rank, p->t[w].dims, &wview);
+    unet_status s = conv_int8_scaled_bias(p, b, deq, g->oc, g->oc, &bs);
+    if (s == UNET_OK)
+        s = conv_int8_pd(p, n, g, attr, deq, b >= 0, 1, &pd, &requant);
+    free(deq);
+    if (s != UNET_OK || !pd)
+        return s;
+    /* the ONNX int8 weights, viewed in oneDNN's dim order */
+    s = plan_new_tensor(p, UNET_DTYPE_INT8, p->t[w].rank, p->t[w].dims, &wview);
     if (s == UNET_OK) {
         dnnl_memory_desc_t w_plain = *g->w_plain_f32;
         w_plain.data_type = dnnl_s8; /* strides are in elements: the same view of int8 data */
         plan_set_md(p, wview, &w_plain);
         p->t[wview].is_const = 1;
         p->t[wview].const_data = p->t[w].const_data;
-        s = plan_as_md(p, wview, w_md, &ws);
-    }
-    if (s == UNET_OK) {
-        if (next) /* y holds next's quantised input (quantize_input takes it as is) */
-            p->t[y].dtype = next->qdq_x_u8 ? UNET_DTYPE_UINT8 : UNET_DTYPE_INT8;
-        plan_set_md(p, y, dst_md);
-        int kinds[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
-        int ids[4] = { xq, ws, y, bs };
-        s = plan_add_primitive(p, n, pd, b >= 0 ? 4 : 3, kinds, ids);
+        s = conv_int8_add(p, n, pd, x, wview, bs, y);
     }
     dnnl_primitive_desc_destroy(pd);
     if (s == UNET_OK)
@@ -344,8 +361,14 @@ unet_status conv_int8_dequantized_weights(plan_t *p, const node_t *n, int *w_flo
         return unet_set_error(UNET_ERR_INVALID, "the quantised weights must be a constant int8 tensor");
     const value_t *sv = &p->model->values[n->qdq_w_scale];
     const float *sw = sv->data;
-    int64_t n_sw = (int64_t)(sv->nbytes / sizeof(float)), oc = tw->dims[0], per = 1;
-    for (int d = 1; d < tw->rank; d++)
+    /* the output channels: axis 0 of a Conv's weights, axis 1 of a ConvTranspose's */
+    const int axis = strcmp(n->op_type, "ConvTranspose") == 0 ? 1 : 0;
+    if (tw->rank < axis + 1)
+        return unet_set_error(UNET_ERR_INVALID, "the quantised weights have rank %d", tw->rank);
+    int64_t n_sw = (int64_t)(sv->nbytes / sizeof(float)), outer = 1, oc = tw->dims[axis], per = 1;
+    for (int d = 0; d < axis; d++)
+        outer *= tw->dims[d];
+    for (int d = axis + 1; d < tw->rank; d++)
         per *= tw->dims[d];
     UNET_TRY(plan_new_tensor(p, UNET_DTYPE_FLOAT, tw->rank, tw->dims, w_float));
     ptensor *tf = &p->t[*w_float];
@@ -353,9 +376,12 @@ unet_status conv_int8_dequantized_weights(plan_t *p, const node_t *n, int *w_flo
     if (!data)
         return unet_set_error(UNET_ERR_NOMEM, "out of memory dequantising weights");
     const int8_t *q = p->t[w].const_data;
-    for (int64_t o = 0; o < oc; o++)
-        for (int64_t i = 0; i < per; i++)
-            data[o * per + i] = (float)q[o * per + i] * sw[n_sw == 1 ? 0 : o];
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t o = 0; o < oc; o++)
+            for (int64_t i = 0; i < per; i++) {
+                const int64_t at = (a * oc + o) * per + i;
+                data[at] = (float)q[at] * sw[n_sw == 1 ? 0 : o];
+            }
     tf->is_const = 1;
     tf->owns_const = 1;
     tf->const_data = data;

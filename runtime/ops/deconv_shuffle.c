@@ -8,13 +8,16 @@
  * pixel (kh*i + a, kw*j + b) of channel oc. Both the convolution's output and
  * the final output are described as 7-D strided views
  * (N, OC/blk, blk, H, kh, W, kw) over the layout oneDNN chose (channels-last,
- * or channel blocks of blk), so one reorder does the pixel shuffle. */
+ * or channel blocks of blk), so one reorder does the pixel shuffle.
+ * A QDQ ConvTranspose (passes.c) runs the 1x1 convolution in int8
+ * (conv_int8.c) and shuffles its dequantised float32 output. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../error.h"
 #include "../ops.h"
 #include "../plan_memory.h"
+#include "conv_int8.h"
 #include "deconv_shuffle.h"
 
 enum { LAYOUT_NONE, LAYOUT_NHWC, LAYOUT_BLOCKED };
@@ -67,53 +70,82 @@ int deconv_shuffle_applies(const plan_t *p, const node_t *n, const int64_t *kern
     return !getenv("UNET_NO_DECONV_SHUFFLE"); /* kept for A/B benchmarks */
 }
 
-unet_status deconv_shuffle_build(plan_t *p, const node_t *n, dnnl_primitive_attr_t attr, int *done)
+/* W'[(a*KW + b)*OC + oc][ic] = W[ic][oc][a][b] for elements of esize bytes. */
+static void *rearranged_weights(const void *w0, int64_t C, int64_t OC, int64_t KH, int64_t KW, size_t esize)
 {
-    *done = 0;
-    int x = n->in[0], w = n->in[1], b = n->n_in > 2 ? n->in[2] : -1, y = n->out[0];
-    const ptensor *tx = &p->t[x];
-    const ptensor *tw = &p->t[w];
-    int64_t N = tx->dims[0], C = tx->dims[1], H = tx->dims[2], W = tx->dims[3];
-    int64_t OC = tw->dims[1], KH = tw->dims[2], KW = tw->dims[3];
-    int64_t CP = OC * KH * KW;
-
-    /* W'[(a*KW + b)*OC + oc][ic] = W[ic][oc][a][b]; bias'[k*OC + oc] = bias[oc] */
-    float *wp = malloc((size_t)(CP * C) * sizeof *wp);
-    float *bp = malloc((size_t)CP * sizeof *bp);
-    if (!wp || !bp) {
-        free(wp);
-        free(bp);
-        return unet_set_error(UNET_ERR_NOMEM, "out of memory rearranging ConvTranspose weights");
-    }
-    const float *w0 = tw->const_data;
-    const float *b0 = b >= 0 ? p->t[b].const_data : NULL;
+    unsigned char *wp = malloc((size_t)(OC * KH * KW * C) * esize);
+    if (!wp)
+        return NULL;
+    const unsigned char *src = w0;
     for (int64_t ic = 0; ic < C; ic++)
         for (int64_t oc = 0; oc < OC; oc++)
             for (int64_t a = 0; a < KH; a++)
                 for (int64_t bb = 0; bb < KW; bb++)
-                    wp[((a * KW + bb) * OC + oc) * C + ic] = w0[((ic * OC + oc) * KH + a) * KW + bb];
-    for (int64_t k = 0; k < KH * KW; k++)
-        for (int64_t oc = 0; oc < OC; oc++)
-            bp[k * OC + oc] = b0 ? b0[oc] : 0.0f;
-    int wt, bt;
-    int64_t wdims[4] = { CP, C, 1, 1 }, bdims[1] = { CP };
-    unet_status s = plan_new_tensor(p, UNET_DTYPE_FLOAT, 4, wdims, &wt);
-    if (s == UNET_OK) {
-        p->t[wt].is_const = 1;
-        p->t[wt].owns_const = 1;
-        p->t[wt].const_data = wp;
-        wp = NULL;
-        s = plan_new_tensor(p, UNET_DTYPE_FLOAT, 1, bdims, &bt);
+                    memcpy(wp + (size_t)(((a * KW + bb) * OC + oc) * C + ic) * esize,
+                           src + (size_t)(((ic * OC + oc) * KH + a) * KW + bb) * esize, esize);
+    return wp;
+}
+
+/* A new constant tensor owning data. */
+static unet_status const_tensor(plan_t *p, int dtype, int rank, const int64_t *dims, void *data, int *id)
+{
+    unet_status s = plan_new_tensor(p, dtype, rank, dims, id);
+    if (s != UNET_OK) {
+        free(data);
+        return s;
     }
-    if (s == UNET_OK) {
-        p->t[bt].is_const = 1;
-        p->t[bt].owns_const = 1;
-        p->t[bt].const_data = bp;
-        bp = NULL;
+    p->t[*id].is_const = 1;
+    p->t[*id].owns_const = 1;
+    p->t[*id].const_data = data;
+    return UNET_OK;
+}
+
+/* The 1x1 convolution's weights (and bias) and primitive: float32/bf16, or
+ * int8 for a QDQ ConvTranspose (n->qdq: x quantised, int8 weights, output
+ * scales s_x * s_w[oc] per shuffled channel, float32 out). *pd NULL when
+ * oneDNN has no such kernel. */
+static unet_status one_by_one(plan_t *p, const node_t *n, int x, int w, dnnl_primitive_attr_t attr, int int8,
+                              int *wt, int *bt, dnnl_primitive_desc_t *pd)
+{
+    const ptensor *tx = &p->t[x], *tw = &p->t[w];
+    const int b = n->n_in > 2 ? n->in[2] : -1;
+    const int64_t N = tx->dims[0], C = tx->dims[1], H = tx->dims[2], W = tx->dims[3];
+    const int64_t OC = tw->dims[1], KH = tw->dims[2], KW = tw->dims[3], CP = OC * KH * KW;
+    const int64_t wdims[4] = { CP, C, 1, 1 }, bdims[1] = { CP };
+    *pd = NULL;
+    void *wp = rearranged_weights(tw->const_data, C, OC, KH, KW, int8 ? 1 : sizeof(float));
+    if (!wp)
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory rearranging ConvTranspose weights");
+    UNET_TRY(const_tensor(p, int8 ? UNET_DTYPE_INT8 : UNET_DTYPE_FLOAT, 4, wdims, wp, wt));
+    if (int8) {
+        dnnl_memory_desc_t plain;
+        UNET_TRY(plan_plain_md(4, wdims, UNET_DTYPE_INT8, &plain));
+        plan_set_md(p, *wt, &plain);
+        const value_t *sv = &p->model->values[n->qdq_w_scale];
+        const float *sw = sv->data;
+        const int64_t n_sw = (int64_t)(sv->nbytes / sizeof(float));
+        float *deq = malloc((size_t)CP * sizeof *deq);
+        if (!deq)
+            return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+        for (int64_t c = 0; c < CP; c++)
+            deq[c] = n->qdq_x_scale * sw[n_sw == 1 ? 0 : c % OC];
+        int64_t odims[4] = { N, CP, H, W };
+        dnnl_dim_t strides[2] = { 1, 1 }, zero[2] = { 0, 0 };
+        conv_int8_geom g = { 4, odims, CP, &plain, wdims, 4, strides, zero, zero, zero };
+        int requant = 0; /* the output is the shuffle's input: never requantised */
+        unet_status s = conv_int8_scaled_bias(p, b, deq, CP, OC, bt);
+        if (s == UNET_OK)
+            s = conv_int8_pd(p, n, &g, attr, deq, b >= 0, 0, pd, &requant);
+        free(deq);
+        return s;
     }
-    free(wp);
-    free(bp);
-    UNET_TRY(s);
+    float *bp = malloc((size_t)CP * sizeof *bp);
+    if (!bp)
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory rearranging ConvTranspose weights");
+    const float *b0 = b >= 0 ? p->t[b].const_data : NULL;
+    for (int64_t c = 0; c < CP; c++)
+        bp[c] = b0 ? b0[c % OC] : 0.0f;
+    UNET_TRY(const_tensor(p, UNET_DTYPE_FLOAT, 1, bdims, bp, bt));
 
     /* A bf16 plan keeps the whole up-step in bf16 (f32 accumulation inside
      * the convolution); the shuffle only moves values. */
@@ -126,14 +158,34 @@ unet_status deconv_shuffle_build(plan_t *p, const node_t *n, dnnl_primitive_attr
     dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a);
     dnnl_dims_t one = { 1, 1 }, zero = { 0, 0 };
     dnnl_convolution_desc_t cd;
-    dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st = dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
                                                                   &src_any, &w_any, &b_md, &dst_any, one, zero, zero, zero);
     if (st == dnnl_success)
-        st = dnnl_primitive_desc_create(&pd, &cd, attr, p->engine, NULL);
+        st = dnnl_primitive_desc_create(pd, &cd, attr, p->engine, NULL);
     if (st != dnnl_success)
-        return UNET_OK; /* not done: the caller uses the deconvolution primitive */
+        *pd = NULL; /* the caller uses the deconvolution primitive */
+    return UNET_OK;
+}
+
+unet_status deconv_shuffle_build(plan_t *p, const node_t *n, int x, int w, dnnl_primitive_attr_t attr, int *done)
+{
+    *done = 0;
+    const int y = n->out[0];
+    const int int8 = n->qdq && p->t[w].dtype == UNET_DTYPE_INT8;
+    if (int8 && (!conv_int8_kernel_here(n) || p->t[x].is_const || !p->t[x].has_md))
+        return UNET_OK;
+    const ptensor *tx = &p->t[x];
+    const int64_t N = tx->dims[0], H = tx->dims[2], W = tx->dims[3];
+    const int64_t OC = p->t[w].dims[1], KH = p->t[w].dims[2], KW = p->t[w].dims[3], CP = OC * KH * KW;
+    int wt = -1, bt = -1;
+    dnnl_primitive_desc_t pd = NULL;
+    UNET_TRY(one_by_one(p, n, x, w, attr, int8, &wt, &bt, &pd));
+    if (!pd)
+        return UNET_OK;
+    /* the shuffle moves the convolution's output values: f32 (also after
+     * int8, which dequantises) or bf16 */
     const dnnl_memory_desc_t *cdst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    const dnnl_data_type_t dt = cdst->data_type;
     int64_t blk_mid, blk_out;
     int64_t mid_dims[4] = { N, CP, H, W }, out_dims[4] = { N, OC, H * KH, W * KW };
     int lay = layout_of(cdst, mid_dims, &blk_mid);
@@ -150,7 +202,6 @@ unet_status deconv_shuffle_build(plan_t *p, const node_t *n, dnnl_primitive_attr
         dnnl_primitive_desc_destroy(pd);
         return UNET_OK;
     }
-    (void)out_dims;
     int64_t B = blk_out, OB = OC / B;
     int64_t v_dims[7] = { N, OB, B, H, KH, W, KW };
     int64_t mid_str[7], out_str[7];
@@ -172,7 +223,7 @@ unet_status deconv_shuffle_build(plan_t *p, const node_t *n, dnnl_primitive_attr
     dnnl_primitive_desc_t rpd = NULL;
     if (r == UNET_OK) {
         dnnl_primitive_attr_t rattr = plan_make_attr();
-        st = dnnl_reorder_primitive_desc_create(&rpd, &mid7, p->engine, &out7, p->engine, rattr);
+        dnnl_status_t st = dnnl_reorder_primitive_desc_create(&rpd, &mid7, p->engine, &out7, p->engine, rattr);
         dnnl_primitive_attr_destroy(rattr);
         if (st != dnnl_success) {
             dnnl_primitive_desc_destroy(pd);
@@ -200,14 +251,17 @@ unet_status deconv_shuffle_build(plan_t *p, const node_t *n, dnnl_primitive_attr
         p->t[yv].nbytes = p->t[y].nbytes;
         r = plan_alias(p, yv, y);
     }
-    if (r == UNET_OK)
+    if (r == UNET_OK && int8) {
+        r = conv_int8_add(p, n, pd, x, wt, bt, mid);
+    } else if (r == UNET_OK) {
         r = plan_as_md(p, x, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), &xs);
-    if (r == UNET_OK)
-        r = plan_as_md(p, wt, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &ws);
-    if (r == UNET_OK) {
-        int kinds[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
-        int ids[4] = { xs, ws, mid, bt };
-        r = plan_add_primitive(p, n, pd, 4, kinds, ids);
+        if (r == UNET_OK)
+            r = plan_as_md(p, wt, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &ws);
+        if (r == UNET_OK) {
+            int kinds[4] = { DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS };
+            int ids[4] = { xs, ws, mid, bt };
+            r = plan_add_primitive(p, n, pd, 4, kinds, ids);
+        }
     }
     if (r == UNET_OK) {
         int kinds[2] = { DNNL_ARG_FROM, DNNL_ARG_TO };
