@@ -7,9 +7,11 @@
 #        shape inference; said and skipped without python3-onnx); its
 #        metadata keeps unet.classes and records unet.quantization; 18 of
 #        the 19 Convs are quantised (the one reading the image stays float32
-#        by default), BatchNormalization is folded, ConvTranspose stays;
+#        by default) and the 4 ConvTransposes (2x2, stride 2), BatchNormalization
+#        is folded;
 #     2. libunet runs it: where the ISA has VNNI every quantised Conv runs as
-#        an int8 convolution (ONEDNN_VERBOSE: src u8), elsewhere none does;
+#        an int8 convolution (ONEDNN_VERBOSE: src u8), and every ConvTranspose
+#        as an int8 1x1 convolution, elsewhere none does;
 #     3. its masks agree with the float model's on >= MIN_AGREEMENT of the
 #        pixels (measured: 0.9945 on these 8 tiles, which are also the
 #        calibration tiles; on 643 held-out real tiles see README.md);
@@ -17,7 +19,7 @@
 #        empty tiles folder (exit 2, the file named, nothing written); SIGINT
 #        during calibration (exit 3, nothing written).
 #     5. --activation-bits 7: a Clip before each QuantizeLinear, accepted by
-#        onnx.checker; capped at AVX2 libunet runs those 18 Convs int8 (no
+#        onnx.checker; capped at AVX2 libunet runs those 22 nodes int8 (no
 #        VNNI needed) and its masks agree with this CPU's on >= 99% of
 #        pixels, and with fp32's on >= 98%.
 #   test_quantize.sh ort
@@ -117,8 +119,9 @@ meta = {p.key: p.value for p in m.metadata_props}
 q = json.loads(meta['unet.quantization'])
 ops = [n.op_type for n in m.graph.node]
 ok = (json.loads(meta['unet.classes'])[0] == 'Building' and q['tiles'] == 8 and q['method'] == 'percentile'
-      and q['calibration'] == sys.argv[1] and q['input_convs'] == 'float32' and ops.count('QuantizeLinear') == 18
-      and ops.count('DequantizeLinear') == 36 and 'BatchNormalization' not in ops and ops.count('ConvTranspose') == 4
+      and q['calibration'] == sys.argv[1] and q['input_convs'] == 'float32' and ops.count('QuantizeLinear') == 22
+      and q['convs_quantized'] == 18 and q['conv_transposes_quantized'] == 4
+      and ops.count('DequantizeLinear') == 44 and 'BatchNormalization' not in ops and ops.count('ConvTranspose') == 4
       and m.graph.node[0].op_type == 'Conv' and m.graph.node[0].input[0] == m.graph.input[0].name)
 print('metadata kept, unet.quantization %s; %d QuantizeLinear, %d DequantizeLinear, %d Conv' % (
       meta['unet.quantization'], ops.count('QuantizeLinear'), ops.count('DequantizeLinear'), ops.count('Conv')))
@@ -136,8 +139,8 @@ check "unet-infer runs q.onnx" $? "$(tail -3 verbose.txt)"
 int8=$(grep -c '^onednn_verbose,exec,cpu,convolution,.*src_u8' verbose.txt)
 isa=$(grep -m1 '^onednn_verbose,info,cpu,isa:' verbose.txt | cut -d: -f2-)
 if grep -qiE 'vnni|DL Boost' <<< "$isa"; then
-  [ "$int8" -eq 18 ]
-  check "ISA $isa: the 18 quantised Convs ran as int8 convolutions ($int8)" $?
+  [ "$int8" -eq 22 ]
+  check "ISA $isa: the 18 quantised Convs and 4 ConvTransposes ran as int8 convolutions ($int8)" $?
 else
   [ "$int8" -eq 0 ]
   check "ISA $isa (no VNNI): no Conv ran int8 ($int8 did)" $?
@@ -159,14 +162,14 @@ if "$py" -c 'import onnx' 2> /dev/null; then
   "$py" "$UNET_SOURCE_ROOT/tests/check_onnx.py" q7.onnx > checker7.txt 2>&1
   check "onnx.checker accepts q7.onnx" $? "$(tail -3 checker7.txt)"
   clips=$("$py" -c "import onnx; print([n.op_type for n in onnx.load('q7.onnx').graph.node].count('Clip'))")
-  [ "$clips" = 18 ]
-  check "q7.onnx: a Clip before each of the 18 QuantizeLinear of computed tensors ($clips)" $?
+  [ "$clips" = 22 ]
+  check "q7.onnx: a Clip before each of the 22 QuantizeLinear of computed tensors ($clips)" $?
 fi
 ONEDNN_MAX_CPU_ISA=AVX2 ONEDNN_VERBOSE=1 "$UNET_INFER" --quiet q7.onnx "$tile" -o verbose7 > verbose7.txt 2>&1
 check "unet-infer runs q7.onnx capped at AVX2" $? "$(tail -3 verbose7.txt)"
 int8=$(grep -c '^onednn_verbose,exec,cpu,convolution,.*src_u8' verbose7.txt)
-[ "$int8" -eq 18 ]
-check "AVX2 (no VNNI): the 18 quantised Convs (7-bit inputs) ran int8 ($int8 did)" $?
+[ "$int8" -eq 22 ]
+check "AVX2 (no VNNI): the 18 quantised Convs and 4 ConvTransposes (7-bit inputs) ran int8 ($int8 did)" $?
 "$UNET_INFER" --quiet q7.onnx "$samples" -o int8-7 > /dev/null 2>&1
 check "unet-infer: 7-bit masks at this CPU's ISA" $?
 ONEDNN_MAX_CPU_ISA=AVX2 "$UNET_INFER" --quiet q7.onnx "$samples" -o int8-7-avx2 > /dev/null 2>&1

@@ -183,15 +183,82 @@ static void test_keep_float(void **state)
     onnx__model_proto__free_unpacked(m, NULL);
 }
 
+static void add_ints(Onnx__NodeProto *n, const char *name, int count, const int64_t *v)
+{
+    Onnx__AttributeProto *a = malloc(sizeof *a);
+    int64_t *ints = malloc((size_t)count * sizeof *ints);
+    assert_true(a && ints);
+    onnx__attribute_proto__init(a);
+    a->name = qz_strdup(name);
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    memcpy(ints, v, (size_t)count * sizeof *ints);
+    a->ints = ints;
+    a->n_ints = (size_t)count;
+    assert_int_equal(qz_append((void ***)&n->attribute, &n->n_attribute, a), 0);
+}
+
+/* x -> ConvTranspose(w: 1 input channel, 2 output channels, 2x2, strides 2)
+ * -> t -> ConvTranspose(3x3, strides 2, pads 1) -> y: the first is quantised
+ * with one scale per output channel, the weights' axis 1; the second is not
+ * in the form libunet runs int8 and stays float32. */
+static void test_conv_transpose_axis1(void **state)
+{
+    (void)state;
+    Onnx__ModelProto *m = one_conv_model();
+    Onnx__GraphProto *g = m->graph;
+    for (size_t i = 0; i < g->n_node; i++)
+        onnx__node_proto__free_unpacked(g->node[i], NULL);
+    g->n_node = 0;
+    /* w[0][oc][a][b]: channel 0 reaches |4|, channel 1 |1| */
+    const float w[8] = { 4.0f, -2.0f, 1.0f, 0.5f, /* oc 1 */ -1.0f, 0.25f, 0.5f, 1.0f }, w3[18] = { 1.0f };
+    int64_t wd[4] = { 1, 2, 2, 2 }, w3d[4] = { 2, 1, 3, 3 }, two[2] = { 2, 2 }, pads[4] = { 1, 1, 1, 1 };
+    Onnx__TensorProto *t = qz_tensor_new("wt", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, wd, w, 4);
+    Onnx__TensorProto *t3 = qz_tensor_new("w3", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4, w3d, w3, 4);
+    assert_true(t && t3);
+    assert_int_equal(qz_append((void ***)&g->initializer, &g->n_initializer, t), 0);
+    assert_int_equal(qz_append((void ***)&g->initializer, &g->n_initializer, t3), 0);
+    const char *in1[2] = { "x", "wt" }, *in2[2] = { "t", "w3" };
+    add_node(g, "ConvTranspose", "up", 2, in1, "t");
+    add_ints(g->node[0], "strides", 2, two);
+    add_node(g, "ConvTranspose", "up3", 2, in2, "y");
+    add_ints(g->node[1], "strides", 2, two);
+    add_ints(g->node[1], "pads", 4, pads);
+    qz_plan plan;
+    assert_int_equal(qz_plan_make(g, NULL, 0, 1, &plan), UNET_OK);
+    assert_int_equal(plan.n_convs, 1);
+    assert_int_equal(plan.n_conv_transposes, 1);
+    assert_int_equal(plan.convs_left_float, 1);
+    assert_string_equal(plan.convs[0]->name, "up");
+    const float act_scale = 0.25f;
+    const uint8_t act_zero = 0;
+    double werr;
+    assert_int_equal(qz_rewrite_qdq(m, &plan, &act_scale, &act_zero, NULL, &werr), UNET_OK);
+    qz_plan_free(&plan);
+    const Onnx__NodeProto *wdq = NULL;
+    for (size_t i = 0; i < g->n_node; i++)
+        if (!strcmp(g->node[i]->op_type, "DequantizeLinear") && !strcmp(g->node[i]->input[0], "wt_quantized"))
+            wdq = g->node[i];
+    assert_non_null(wdq);
+    assert_int_equal(qz_node_int(wdq, "axis", -1), 1);
+    expect_floats(g, "wt_scale", 2, (const float[]){ 4.0f / 127, 1.0f / 127 });
+    /* q = round(w / scale[oc]), in the weights' own (C, OC, kH, kW) order */
+    const int8_t want[8] = { 127, -64, 32, 16, -127, 32, 64, 127 };
+    const Onnx__TensorProto *wq = qz_find_initializer(g, "wt_quantized", NULL);
+    assert_true(wq && wq->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 && wq->raw_data.len == 8);
+    assert_memory_equal(wq->raw_data.data, want, 8);
+    assert_non_null(qz_find_initializer(g, "w3", NULL)); /* the second keeps its float weights */
+    onnx__model_proto__free_unpacked(m, NULL);
+}
+
 static void test_summary_json(void **state)
 {
     (void)state;
-    qz_summary sm = { "percentile", 99.99, "tiles \"a\"\\b", 8, 8, 18, 5, 18, 0 };
+    qz_summary sm = { "percentile", 99.99, "tiles \"a\"\\b", 8, 8, 18, 4, 1, 18, 0 };
     char *json = qz_summary_json(&sm);
     assert_non_null(json);
     assert_non_null(strstr(json, "\"method\":\"percentile\",\"percentile\":99.99,"));
     assert_non_null(strstr(json, "\"calibration\":\"tiles \\\"a\\\"\\\\b\",\"tiles\":8,"));
-    assert_non_null(strstr(json, "\"convs_quantized\":18,\"convs_float\":5,\"input_convs\":\"float32\",\"batchnorms_folded\":18}"));
+    assert_non_null(strstr(json, "\"convs_quantized\":18,\"conv_transposes_quantized\":4,\"convs_float\":1,\"input_convs\":\"float32\",\"batchnorms_folded\":18}"));
     free(json);
 }
 
@@ -200,6 +267,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fold_then_rewrite),
         cmocka_unit_test(test_keep_float),
+        cmocka_unit_test(test_conv_transpose_axis1),
         cmocka_unit_test(test_summary_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,12 +15,42 @@ static int is_default_op(const Onnx__NodeProto *n, const char *op)
     return (!n->domain || !*n->domain || strcmp(n->domain, "ai.onnx") == 0) && strcmp(n->op_type, op) == 0;
 }
 
+/* A ConvTranspose whose kernel (weights' dims 2, 3) equals its strides, with
+ * no padding, dilation 1 and no output_padding or output_shape: the form
+ * libunet runs as an int8 1x1 convolution plus a pixel shuffle. */
+static int shuffle_form(const Onnx__NodeProto *n, const Onnx__TensorProto *w)
+{
+    int strides_seen = 0;
+    for (size_t i = 0; i < n->n_attribute; i++) {
+        const Onnx__AttributeProto *a = n->attribute[i];
+        const char *name = a->name ? a->name : "";
+        for (size_t k = 0; k < a->n_ints; k++) {
+            int64_t v = a->ints[k];
+            if ((!strcmp(name, "strides") && (a->n_ints != 2 || v != w->dims[2 + k])) ||
+                (!strcmp(name, "kernel_shape") && (a->n_ints != 2 || v != w->dims[2 + k])) ||
+                (!strcmp(name, "dilations") && v != 1) || (!strcmp(name, "pads") && v != 0) ||
+                (!strcmp(name, "output_padding") && v != 0))
+                return 0;
+        }
+        strides_seen |= !strcmp(name, "strides");
+        if (!strcmp(name, "output_shape") ||
+            (!strcmp(name, "auto_pad") && a->has_s && a->s.len && strncmp((const char *)a->s.data, "NOTSET", a->s.len) &&
+             strncmp((const char *)a->s.data, "VALID", a->s.len)))
+            return 0;
+    }
+    return strides_seen || (w->dims[2] == 1 && w->dims[3] == 1);
+}
+
 static int quantisable_conv(const Onnx__GraphProto *g, const Onnx__NodeProto *n)
 {
-    if (!is_default_op(n, "Conv") || n->n_input < 2 || n->n_output != 1 || qz_node_int(n, "group", 1) != 1)
+    const int transposed = is_default_op(n, "ConvTranspose");
+    if ((!is_default_op(n, "Conv") && !transposed) || n->n_input < 2 || n->n_output != 1 ||
+        qz_node_int(n, "group", 1) != 1)
         return 0;
     const Onnx__TensorProto *w = qz_find_initializer(g, n->input[1], NULL);
-    if (!w || w->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || w->n_dims != 4 || w->dims[0] < 1)
+    if (!w || w->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || w->n_dims != 4 || w->dims[0] < 1 || w->dims[1] < 1)
+        return 0;
+    if (transposed && !shuffle_form(n, w))
         return 0;
     if (n->n_input > 2 && n->input[2][0]) {
         const Onnx__TensorProto *b = qz_find_initializer(g, n->input[2], NULL);
@@ -48,7 +78,7 @@ unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int
         for (size_t i = 0; i < g->n_node && !found; i++)
             found = g->node[i]->name && strcmp(g->node[i]->name, keep_float[k]) == 0 && quantisable_conv(g, g->node[i]);
         if (!found)
-            return unet_set_error(UNET_ERR_ARG, "--keep-float: the model has no quantisable Conv named '%s'", keep_float[k]);
+            return unet_set_error(UNET_ERR_ARG, "--keep-float: the model has no quantisable Conv or ConvTranspose named '%s'", keep_float[k]);
     }
     size_t nc = 0, nt = 0;
     for (size_t i = 0; i < g->n_node; i++) {
@@ -70,6 +100,7 @@ unet_status qz_plan_make(const Onnx__GraphProto *g, char *const *keep_float, int
             return unet_set_error(UNET_ERR_NOMEM, "out of memory");
         }
         p->n_convs = (int)nc;
+        p->n_conv_transposes += is_default_op(n, "ConvTranspose");
         p->n_tensors = (int)nt;
     }
     return UNET_OK;
@@ -168,18 +199,29 @@ static unet_status emit_weight(Onnx__GraphProto *g, node_list *l, const Onnx__No
     UNET_TRY(new_name(g, w_name, "_dequantized", dq_name, sizeof dq_name));
     const Onnx__TensorProto *wt = qz_find_initializer(g, w_name, NULL);
     char what[1200];
-    snprintf(what, sizeof what, "weight of Conv '%s'", conv->name ? conv->name : "");
+    snprintf(what, sizeof what, "weight of %s '%s'", conv->op_type, conv->name ? conv->name : "");
     float *w;
     int64_t nw;
     UNET_TRY(qz_tensor_floats(wt, what, &w, &nw));
-    int64_t oc = wt->dims[0], per_oc = nw / oc;
-    int8_t *q = malloc((size_t)(nw ? nw : 1));
+    /* the output channels: axis 0 of a Conv's weights, axis 1 of a ConvTranspose's */
+    const int axis = is_default_op(conv, "ConvTranspose") ? 1 : 0;
+    int64_t oc = wt->dims[axis], outer = axis ? wt->dims[0] : 1, per_oc = nw / oc, inner = nw / oc / outer;
+    int8_t *q = malloc((size_t)(nw ? nw : 1)), *q_oc = axis ? malloc((size_t)(nw ? nw : 1)) : q;
+    float *w_oc = axis ? malloc((size_t)(nw ? nw : 1) * sizeof *w_oc) : w;
     float *scale = malloc((size_t)oc * sizeof *scale);
     int8_t *zeros = calloc((size_t)oc, 1);
     unet_status s = UNET_OK;
-    if (!q || !scale || !zeros)
+    if (!q || !q_oc || !w_oc || !scale || !zeros)
         s = unet_set_error(UNET_ERR_NOMEM, "out of memory quantising the %s", what);
-    double err = s == UNET_OK ? qz_quantize_weights(w, oc, per_oc, q, scale) : 0.0;
+    if (s == UNET_OK && axis) /* (C, OC, k) -> (OC, C, k): each channel's weights in a row */
+        for (int64_t a = 0; a < outer; a++)
+            for (int64_t o = 0; o < oc; o++)
+                memcpy(w_oc + (o * outer + a) * inner, w + (a * oc + o) * inner, (size_t)inner * sizeof *w);
+    double err = s == UNET_OK ? qz_quantize_weights(w_oc, oc, per_oc, q_oc, scale) : 0.0;
+    if (s == UNET_OK && axis)
+        for (int64_t a = 0; a < outer; a++)
+            for (int64_t o = 0; o < oc; o++)
+                memcpy(q + (a * oc + o) * inner, q_oc + (o * outer + a) * inner, (size_t)inner);
     if (s == UNET_OK && err < 0.0)
         s = unet_set_error(UNET_ERR_INVALID, "the %s ('%s') holds a value that is not finite", what, w_name);
     if (err > *worst)
@@ -191,6 +233,10 @@ static unet_status emit_weight(Onnx__GraphProto *g, node_list *l, const Onnx__No
         s = add_init(g, qz_tensor_new(s_name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, &oc, scale, 4), s_name);
     if (s == UNET_OK)
         s = add_init(g, qz_tensor_new(z_name, ONNX__TENSOR_PROTO__DATA_TYPE__INT8, 1, &oc, zeros, 1), z_name);
+    if (axis) {
+        free(w_oc);
+        free(q_oc);
+    }
     free(w);
     free(q);
     free(scale);
@@ -200,7 +246,7 @@ static unet_status emit_weight(Onnx__GraphProto *g, node_list *l, const Onnx__No
     const char *in[3] = { q_name, s_name, z_name };
     snprintf(node_name, sizeof node_name, "%s_DequantizeLinear", w_name);
     Onnx__NodeProto *dq = qz_node_new("DequantizeLinear", node_name, 3, in, dq_name);
-    if (dq && qz_node_set_int(dq, "axis", 0) != 0) {
+    if (dq && qz_node_set_int(dq, "axis", axis) != 0) {
         onnx__node_proto__free_unpacked(dq, NULL);
         dq = NULL;
     }

@@ -5,9 +5,11 @@
  *   x -> QuantizeLinear(x_scale, x_zero_point: uint8, per tensor)
  *     -> DequantizeLinear -> Conv <- DequantizeLinear(axis 0) <- W int8
  * (x -> Clip(max) -> QuantizeLinear ... for activations of fewer bits)
- * with symmetric int8 weights per output channel (zero points 0) and the
- * bias left in float32. ConvTranspose stays float32: libunet runs it in
- * float whatever its inputs, so quantising it would add error and no speed. */
+ * with symmetric int8 weights per output channel (zero points 0; axis 0 of
+ * a Conv's weights, axis 1 of a ConvTranspose's) and the bias left in
+ * float32. A ConvTranspose is quantised only in the form libunet runs in
+ * int8 (kernel equal to stride, no padding: the U-Net's up-steps); others
+ * stay float32, as quantising them would add error and no speed. */
 #ifndef UNET_TOOLS_QUANTIZE_QDQ_REWRITE_H
 #define UNET_TOOLS_QUANTIZE_QDQ_REWRITE_H
 
@@ -18,17 +20,19 @@
 #include "onnx.pb-c.h"
 
 typedef struct qz_plan {
-    Onnx__NodeProto **convs; /* the Convs quantised, in node order (borrowed) */
+    Onnx__NodeProto **convs; /* the Convs and ConvTransposes quantised, in node order (borrowed) */
     int n_convs;
+    int n_conv_transposes; /* of them ConvTranspose */
     char **tensors;     /* the distinct activations they read, in node order (owned) */
     int n_tensors;
     int convs_left_float; /* Conv / ConvTranspose nodes that stay float32 */
 } qz_plan;
 
-/* Conv nodes of the default domain with group 1, a float32 rank-4 weight
- * initializer (and a float32 bias initializer or none), reading a computed
- * tensor or the graph input, except those named in keep_float (n_keep
- * names; a name that is no such Conv is an error naming it) and, unless
+/* Conv nodes (and ConvTranspose nodes in the form above) of the default
+ * domain with group 1, a float32 rank-4 weight initializer (and a float32
+ * bias initializer or none), reading a computed tensor or the graph input,
+ * except those named in keep_float (n_keep names; a name that is no such
+ * node is an error naming it) and, unless
  * input_convs is 1, those reading the graph input (the first layer is the
  * most sensitive to int8 weights: measured on the shipped model, it alone
  * took mask agreement with fp32 from 99.72% to 99.37%). */

@@ -54,8 +54,8 @@ char *qz_summary_json(const qz_summary *sm)
     snprintf(buf + len, size - len,
              ",\"tiles\":%d,\"activation_bits\":%d,\"activations\":\"%s\","
              "\"weights\":\"int8 symmetric per output channel\",\"convs_quantized\":%d,"
-             "\"convs_float\":%d,\"input_convs\":\"%s\",\"batchnorms_folded\":%d}",
-             sm->tiles, sm->activation_bits, acts, sm->convs_quantized, sm->convs_float,
+             "\"conv_transposes_quantized\":%d,\"convs_float\":%d,\"input_convs\":\"%s\",\"batchnorms_folded\":%d}",
+             sm->tiles, sm->activation_bits, acts, sm->convs_quantized, sm->conv_transposes_quantized, sm->convs_float,
              sm->input_convs ? "int8" : "float32", sm->batchnorms_folded);
     return buf;
 }

@@ -14,7 +14,10 @@ typedef struct qz_summary {
     const char *calibration; /* the tiles folder as given */
     int tiles;               /* images the statistics came from */
     int activation_bits;     /* 8: uint8 0..255 */
-    int convs_quantized, convs_float, batchnorms_folded;
+    int convs_quantized;     /* Conv nodes int8 */
+    int conv_transposes_quantized;
+    int convs_float;         /* Conv and ConvTranspose nodes left float32 */
+    int batchnorms_folded;
     int input_convs;         /* 1: the Convs reading the image input are int8 too */
 } qz_summary;
 

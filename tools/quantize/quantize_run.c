@@ -210,7 +210,8 @@ int qz_run(const qz_options *o)
     }
     if (status < 2) {
         qz_summary sm = { qz_method_name(o->method), o->percentile, o->tiles, used, o->activation_bits,
-                          plan.n_convs, plan.convs_left_float, folded, o->input_convs };
+                          plan.n_convs - plan.n_conv_transposes, plan.n_conv_transposes, plan.convs_left_float,
+                          folded, o->input_convs };
         char *json = qz_summary_json(&sm);
         s = json ? qz_metadata_set(m, "unet.quantization", json) : unet_set_error(UNET_ERR_NOMEM, "out of memory");
         if (s == UNET_OK)
@@ -219,10 +220,10 @@ int qz_run(const qz_options *o)
             cli_message(PROG, "error", "%s", unet_last_error());
             status = 2;
         } else if (!o->quiet) {
-            cli_message(PROG, NULL, "wrote %s: %d Convs int8 (weights per channel, largest rounding error %.3g), "
+            cli_message(PROG, NULL, "wrote %s: %d Convs and %d ConvTransposes int8 (weights per channel, largest rounding error %.3g), "
                         "%d activations uint8 (%s, %d tiles), %d Conv/ConvTranspose left float32, %d BatchNormalization folded",
-                        o->out, plan.n_convs, weight_error, plan.n_tensors, qz_method_name(o->method), used,
-                        plan.convs_left_float, folded);
+                        o->out, plan.n_convs - plan.n_conv_transposes, plan.n_conv_transposes, weight_error, plan.n_tensors,
+                        qz_method_name(o->method), used, plan.convs_left_float, folded);
         }
         free(json);
     }
