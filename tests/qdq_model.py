@@ -5,11 +5,14 @@ with libunet), and the reference the int8 tests compare against.
   qdq_model.py small OUT.onnx [--seed N]
       a small random U-Net-like float32 net: Conv+Relu, MaxPool, Conv+Relu,
       ConvTranspose 2x2/2, Concat, Conv (1x3x16x16 -> 1x4x16x16)
-  qdq_model.py quantize IN.onnx OUT.onnx --input X.npy|TILE.png[,TILE.png...]
+  qdq_model.py quantize IN.onnx OUT.onnx --input X.npy|TILE.png[,TILE.png...] [--bits 7]
       the QDQ form ONNX Runtime's static quantiser writes: every Conv's input
       through QuantizeLinear/DequantizeLinear (uint8 per tensor, zero point from
       the range seen on X, which includes 0), its weights int8 per output
-      channel (symmetric, scale max|w|/127), DequantizeLinear in front; opset 13
+      channel (symmetric, scale max|w|/127), DequantizeLinear in front; opset 13.
+      --bits 7: activations on 0..127, with a Clip(max) in front of each
+      QuantizeLinear so no quantised value exceeds 127 (unet-quantize's
+      --activation-bits 7 form)
   qdq_model.py run MODEL.onnx X.npy OUT.npy
       float64 evaluation of MODEL (Conv, ConvTranspose, Relu, MaxPool, Concat,
       BatchNormalization, Softmax, QuantizeLinear, DequantizeLinear): for a QDQ
@@ -79,6 +82,12 @@ def evaluate(model, x, keep=None):
             a = ins[0]
             y = np.maximum(np.maximum(a[:, :, 0::2, 0::2], a[:, :, 0::2, 1::2]),
                            np.maximum(a[:, :, 1::2, 0::2], a[:, :, 1::2, 1::2]))
+        elif op == 'Clip':
+            y = ins[0]
+            if len(ins) > 1 and ins[1] is not None:
+                y = np.maximum(y, ins[1].astype(np.float64))
+            if len(ins) > 2 and ins[2] is not None:
+                y = np.minimum(y, ins[2].astype(np.float64))
         elif op == 'Concat':
             y = np.concatenate(ins, axis=attr(nd, 'axis', 1))
         elif op == 'BatchNormalization':
@@ -174,7 +183,7 @@ def fold_batchnorm(m):
     m.graph.initializer.extend(inits.values())
 
 
-def quantize(src, out, x):
+def quantize(src, out, x, bits=8):
     m = onnx.load(src)
     fold_batchnorm(m)
     vals = {}
@@ -185,11 +194,17 @@ def quantize(src, out, x):
         if nd.op_type in ('Conv', 'ConvTranspose'):
             a, wn = nd.input[0], nd.input[1]
             lo, hi = min(0.0, float(vals[a].min())), max(0.0, float(vals[a].max()))
-            s = np.float32((hi - lo) / 255.0 if hi > lo else 1.0)
-            z = np.uint8(np.clip(np.rint(-lo / s), 0, 255))
+            qmax = (1 << bits) - 1
+            s = np.float32((hi - lo) / qmax if hi > lo else 1.0)
+            z = np.uint8(np.clip(np.rint(-lo / s), 0, qmax))
             new_inits += [numpy_helper.from_array(np.array(s, np.float32), a + '_scale'),
                           numpy_helper.from_array(np.array(z, np.uint8), a + '_zero')]
-            new_nodes += [helper.make_node('QuantizeLinear', [a, a + '_scale', a + '_zero'], [a + '_q'], name=nd.name + '_q'),
+            q_in = a
+            if bits < 8:
+                q_in = a + '_clipped'
+                new_inits.append(numpy_helper.from_array(np.array((qmax - int(z)) * s, np.float32), a + '_cmax'))
+                new_nodes.append(helper.make_node('Clip', [a, '', a + '_cmax'], [q_in], name=nd.name + '_clip'))
+            new_nodes += [helper.make_node('QuantizeLinear', [q_in, a + '_scale', a + '_zero'], [a + '_q'], name=nd.name + '_q'),
                           helper.make_node('DequantizeLinear', [a + '_q', a + '_scale', a + '_zero'], [a + '_dq'], name=nd.name + '_dq')]
             wf = numpy_helper.to_array(inits[wn]).astype(np.float64)
             axis = 0 if nd.op_type == 'Conv' else 1
@@ -266,9 +281,9 @@ def main(argv):
     if len(argv) >= 2 and argv[0] == 'small':
         seed = int(argv[argv.index('--seed') + 1]) if '--seed' in argv else 1
         small(argv[1], seed)
-    elif len(argv) == 5 and argv[0] == 'quantize' and argv[3] == '--input':
+    elif len(argv) in (5, 7) and argv[0] == 'quantize' and argv[3] == '--input' and argv[5:6] in ([], ['--bits']):
         x = np.load(argv[4]) if argv[4].endswith('.npy') else read_tiles(argv[4].split(','))
-        quantize(argv[1], argv[2], x)
+        quantize(argv[1], argv[2], x, int(argv[6]) if len(argv) == 7 else 8)
     elif len(argv) == 4 and argv[0] == 'run':
         np.save(argv[3], evaluate(onnx.load(argv[1]), np.load(argv[2])))
     else:

@@ -11,7 +11,11 @@
 #      arithmetic (round half to even, saturation) to 1e-5;
 #   3. ONNX Runtime runs the same file and agrees with libunet on >= 99.9% of
 #      values within one quantisation step of the head: its input scale times
-#      its largest weight (ONNX Runtime fuses its QDQ pairs its own way).
+#      its largest weight (ONNX Runtime fuses its QDQ pairs its own way);
+#   4. the 7-bit form (qdq_model.py quantize --bits 7: a Clip before each
+#      QuantizeLinear) runs all 5 int8 at this ISA and capped at AVX2, with
+#      the Concat's Clip on its parts (no concatenation step), and equals its
+#      float64 reference to 1e-5 at both.
 # Exit 77 (SKIP) with the reason where python3-onnx/numpy are missing; step 3
 # is skipped (and said) where node or onnxruntime-node (in UNET_ORT_PREFIX,
 # which test_ort_interop.sh installs) are. Needs UNET_RUN_RAW and ORT_RUN
@@ -92,6 +96,29 @@ sys.exit(0 if share >= 0.999 else 1)" > agree.txt 2>&1
 else
   echo "skip - ONNX Runtime comparison: node or onnxruntime-node is missing (NODE_PATH=${NODE_PATH:-unset})"
 fi
+
+# 4. the 7-bit form (a Clip(max) before each QuantizeLinear): int8 without
+# VNNI too, the Concat's Clip applied to its parts (no concatenation runs),
+# and the same float64 reference, at this CPU's ISA and capped at AVX2
+"$py" "$here/qdq_model.py" quantize small.onnx q7.onnx --input x.npy --bits 7 || exit 2
+"$py" "$here/qdq_model.py" run q7.onnx x.npy ref7.npy || exit 2
+for cap in "" AVX2; do
+  if [ -n "$cap" ]; then export ONEDNN_MAX_CPU_ISA=$cap; fi  # else the ISA this run was given
+  ONEDNN_VERBOSE=1 "$UNET_RUN_RAW" q7.onnx x.f32 2x3x16x16 ours7 > verbose7.txt 2>&1
+  check "libunet runs the 7-bit QDQ model${cap:+ capped at $cap}" $? "$(tail -3 verbose7.txt)"
+  int8=$(grep -c '^onednn_verbose,exec,cpu,convolution,.*src_u8' verbose7.txt)
+  concats=$(grep -c '^onednn_verbose,exec,cpu,concat' verbose7.txt)
+  [ "$int8" -eq 5 ] && [ "$concats" -eq 0 ]
+  check "7-bit${cap:+ at $cap}: 5 int8 convolutions ($int8), no float concatenation ($concats)" $?
+  "$py" -c "
+import numpy as np, sys
+r = np.load('ref7.npy'); o = np.fromfile('ours70.f32', np.float32).reshape(r.shape)
+d = np.abs(o - r).max()
+print('7-bit: max |libunet - reference| = %.3g (outputs up to %.3g)' % (d, np.abs(r).max()))
+sys.exit(0 if d <= 1e-5 else 1)" > ref7.txt 2>&1
+  st=$?
+  check "$(cat ref7.txt)${cap:+ (capped at $cap)}" "$st"
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
