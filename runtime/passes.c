@@ -420,6 +420,55 @@ static void match_qdq_pair(unet_model *m, node_t *dq)
     dq->qdq_w_scale = -1;
 }
 
+/* Whether the QuantizeLinear/DequantizeLinear nodes a and b have the same
+ * constant per-tensor scale and zero point. */
+static int same_qdq_params(const unet_model *m, const node_t *a, const node_t *b)
+{
+    float sa, sb;
+    int za, zb, ua, ub;
+    return const_scale(m, input_at(a, 1), &sa) && const_scale(m, input_at(b, 1), &sb) && sa == sb &&
+           const_zero(m, input_at(a, 2), &za, &ua) && const_zero(m, input_at(b, 2), &zb, &ub) && za == zb && ua == ub;
+}
+
+/* The only node reading value v, when there is exactly one such read. */
+static const node_t *only_reader(const unet_model *m, int v)
+{
+    const node_t *r = NULL;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++)
+            if (m->nodes[i].in[k] == v) {
+                if (r)
+                    return NULL;
+                r = &m->nodes[i];
+            }
+    return r;
+}
+
+/* MaxPool, nearest Resize or Concat between DequantizeLinear(QuantizeLinear(x))
+ * and a QuantizeLinear of the same scale and zero point (as ONNX Runtime's
+ * quantiser writes around them): the op only picks or moves values, and Q and
+ * DQ are monotone with Q(DQ(q)) = q, so Q(op(DQ(Q(x)))) = Q(op(x)) exactly and
+ * the op reads x; the pair in front then goes (drop_dead_qdq). The op runs
+ * in float32 on values the QuantizeLinear after it quantises as before. */
+static void skip_qdq_before_selection(unet_model *m, node_t *op)
+{
+    int resize_nearest = !strcmp(op->op_type, "Resize") && !strcmp(node_attr_string(op, "mode", "nearest"), "nearest");
+    int is_pool = !strcmp(op->op_type, "MaxPool") && (op->n_out < 2 || op->out[1] < 0);
+    int is_concat = !strcmp(op->op_type, "Concat");
+    if (op->domain[0] || !(is_pool || resize_nearest || is_concat) || op->out[0] < 0 || m->values[op->out[0]].is_graph_output)
+        return;
+    const node_t *q_after = only_reader(m, op->out[0]);
+    if (!q_after || q_after->domain[0] || strcmp(q_after->op_type, "QuantizeLinear") || q_after->in[0] != op->out[0])
+        return;
+    for (int k = 0; k < (is_concat ? op->n_in : 1); k++) {
+        const node_t *dq = producer_op(m, input_at(op, k), "DequantizeLinear");
+        const node_t *q = dq ? producer_op(m, dq->in[0], "QuantizeLinear") : NULL;
+        if (!q || q->in[0] < 0 || m->values[q->in[0]].data || !same_qdq_params(m, q, dq) || !same_qdq_params(m, q, q_after))
+            continue;
+        op->in[k] = q->in[0];
+    }
+}
+
 /* Removes Quantize/DequantizeLinear nodes whose outputs nothing reads any
  * more (consumers counted over the nodes still there). */
 static void drop_dead_qdq(unet_model *m, int *removed)
@@ -471,6 +520,8 @@ unet_status passes_after_resolve(unet_model *m)
      * A/B comparisons. */
     if (!getenv("UNET_NO_QDQ_INT8")) {
         memset(removed, 0, ((size_t)m->n_nodes + 1) * sizeof *removed);
+        for (int i = 0; i < m->n_nodes; i++)
+            skip_qdq_before_selection(m, &m->nodes[i]);
         for (int i = 0; i < m->n_nodes; i++)
             if (!m->nodes[i].domain[0] &&
                 (strcmp(m->nodes[i].op_type, "Conv") == 0 || strcmp(m->nodes[i].op_type, "ConvTranspose") == 0))
