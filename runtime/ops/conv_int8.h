@@ -34,6 +34,9 @@ unet_status conv_int8_pd(plan_t *p, const node_t *n, const conv_int8_geom *g, co
 /* Adds pd as a step: x quantised into its input layout, the constant int8
  * weights w_plain (plain layout) reordered once, output into y. */
 unet_status conv_int8_add(plan_t *p, const node_t *n, dnnl_primitive_desc_t pd, int x, int w_plain, int bias, int y);
+/* *xq: tensor x quantised (n's scale, zero point, uint8/int8) in src_md
+ * (conv_int8_input.c). */
+unet_status conv_int8_quantize_input(plan_t *p, const node_t *n, int x, const dnnl_memory_desc_t *src_md, int *xq);
 /* Replaces *x by x quantised and dequantised again (two reorders in x's
  * layout), for the float path of a QDQ Conv. */
 unet_status conv_int8_fake_quantized_input(plan_t *p, const node_t *n, int *x);
