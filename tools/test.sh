@@ -37,7 +37,7 @@ meson test -C build-ci --print-errorlogs --num-processes "$jobs"
 isa_tests=(reference_unet export_runtime grad conformance-node conformance-pytorch-converted
   conformance-pytorch-operator conformance-simple overfit precision ops_naive ops_resize fusion
   infer_e2e scene_infer train_e2e train_resume train_losses train_vs_runtime bn_sync torch_models
-  eltwise_accuracy bf16 qdq quantize)
+  eltwise_accuracy bf16 qdq qdq_deconv qdq_select quantize)
 logs=(build-ci/meson-logs/testlog.json)
 if grep -q -w avx512f /proc/cpuinfo; then
   echo "== ISA-sensitive tests again under ONEDNN_MAX_CPU_ISA=AVX2 (this CPU has AVX-512)"
