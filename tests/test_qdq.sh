@@ -68,12 +68,15 @@ else
 fi
 
 # 2. against the float64 QDQ reference
-"$py" -c "
+against_reference() { # against_reference REF.npy OURS.f32 LABEL: prints the check line, status 0 within 1e-5
+  "$py" -c "
 import numpy as np, sys
-r = np.load('ref.npy'); o = np.fromfile('ours0.f32', np.float32).reshape(r.shape)
+r = np.load(sys.argv[1]); o = np.fromfile(sys.argv[2], np.float32).reshape(r.shape)
 d = np.abs(o - r).max()
-print('max |libunet - reference| = %.3g (outputs up to %.3g)' % (d, np.abs(r).max()))
-sys.exit(0 if d <= 1e-5 else 1)" > ref.txt 2>&1
+print('%smax |libunet - reference| = %.3g (outputs up to %.3g)' % (sys.argv[3], d, np.abs(r).max()))
+sys.exit(0 if d <= 1e-5 else 1)" "$@" 2>&1
+}
+against_reference ref.npy ours0.f32 "" > ref.txt
 st=$?
 check "$(cat ref.txt)" "$st"
 
@@ -110,12 +113,7 @@ for cap in "" AVX2; do
   concats=$(grep -c '^onednn_verbose,exec,cpu,concat' verbose7.txt)
   [ "$int8" -eq 5 ] && [ "$concats" -eq 0 ]
   check "7-bit${cap:+ at $cap}: 5 int8 convolutions ($int8), no float concatenation ($concats)" $?
-  "$py" -c "
-import numpy as np, sys
-r = np.load('ref7.npy'); o = np.fromfile('ours70.f32', np.float32).reshape(r.shape)
-d = np.abs(o - r).max()
-print('7-bit: max |libunet - reference| = %.3g (outputs up to %.3g)' % (d, np.abs(r).max()))
-sys.exit(0 if d <= 1e-5 else 1)" > ref7.txt 2>&1
+  against_reference ref7.npy ours70.f32 "7-bit: " > ref7.txt
   st=$?
   check "$(cat ref7.txt)${cap:+ (capped at $cap)}" "$st"
 done
