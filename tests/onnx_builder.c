@@ -254,3 +254,34 @@ unet_status ob_open(ob_model *m, unet_model **out)
     free(buf);
     return s;
 }
+
+unet_status ob_run(unet_model *m, const unet_tensor *in, void *y, size_t y_bytes,
+                   unet_tensor *shape)
+{
+    unet_session *sess = NULL;
+    const unet_session_options o = { .threads = 1 };
+    unet_status s = unet_session_create(m, &o, &sess);
+    if (s != UNET_OK)
+        return s;
+    unet_tensor out;
+    s = unet_session_run(sess, in, 1);
+    if (s == UNET_OK)
+        s = unet_session_output(sess, 0, &out);
+    if (s == UNET_OK) {
+        size_t bytes = unet_dtype_size(out.dtype);
+        for (int i = 0; i < out.rank; i++)
+            bytes *= (size_t)out.dims[i];
+        if (bytes != y_bytes) {
+            fprintf(stderr, "ob_run: output 0 has %zu bytes, the test expects %zu\n", bytes,
+                    y_bytes);
+            abort();
+        }
+        memcpy(y, out.data, bytes);
+        if (shape) {
+            *shape = out;
+            shape->data = NULL;
+        }
+    }
+    unet_session_free(sess);
+    return s;
+}

@@ -36,5 +36,11 @@ void ob_attr_string(ob_node *n, const char *name, const char *value);
 void *ob_serialize(ob_model *m, size_t *size);
 /* Serialises and opens the model (name "built.onnx" in messages). */
 unet_status ob_open(ob_model *m, unet_model **out);
+/* Runs an opened model once on one input in a session of one thread and
+ * copies output 0 into y, which holds y_bytes: exactly the output's size, or
+ * the test is wrong and this aborts. *shape (when not NULL) gets the output's
+ * dtype, rank and dims; its data pointer is NULL (the session is gone). */
+unet_status ob_run(unet_model *m, const unet_tensor *in, void *y, size_t y_bytes,
+                   unet_tensor *shape);
 
 #endif

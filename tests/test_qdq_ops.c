@@ -20,16 +20,9 @@ static void run(ob_model *b, int in_dtype, const void *x, void *y, size_t y_byte
     if (ob_open(b, &m) != UNET_OK)
         fail_msg("open: %s", unet_last_error());
     ob_model_free(b);
-    unet_session *s = NULL;
-    unet_session_options o = { .threads = 1 };
-    assert_int_equal(unet_session_create(m, &o, &s), UNET_OK);
     unet_tensor in = { .dtype = in_dtype, .rank = 3, .dims = { 1, 2, 4 }, .data = (void *)x };
-    if (unet_session_run(s, &in, 1) != UNET_OK)
+    if (ob_run(m, &in, y, y_bytes, NULL) != UNET_OK)
         fail_msg("run: %s", unet_last_error());
-    unet_tensor out;
-    assert_int_equal(unet_session_output(s, 0, &out), UNET_OK);
-    memcpy(y, out.data, y_bytes);
-    unet_session_free(s);
     unet_model_free(m);
 }
 
