@@ -20,7 +20,8 @@ afresh for its whole time limit.
   start STAGE   tile the data into $SEARCH_TILES if it is not there (and check
                 its folds.tsv against models/search/tiles.sha256), copy the
                 committed results into $SEARCH_WORK/STAGE.search, then start
-                unet-train in the background (nohup, nice -n 10, --threads 1),
+                unet-train in the background (nohup, nice -n 10, --threads
+                $SEARCH_THREADS),
                 logging to $SEARCH_WORK/STAGE.log. Refuses when a search of
                 this stage is already running.
   stop STAGE    SIGINT to the running search: it stops between steps, keeps
@@ -39,6 +40,8 @@ Environment (defaults in brackets):
   SEARCH_TILES  the tiles, never in git [/tmp/search-tiles]
   SEARCH_WORK   run folders, checkpoints, log [/tmp/search-work]
   UNET_BUILD    the meson build folder [REPO/build]
+  SEARCH_THREADS  oneDNN threads of the search [1]; run times are wall-clock
+                limits, so a stage should keep one value throughout
 Exit status: 0 done, 1 failure, 2 bad usage.
 EOF
 }
@@ -64,6 +67,8 @@ args_file=$state/$stage.args
 data=${SEARCH_DATA:-$repo/../shared/data/dubai-aerial-semantic-segmentation}
 tiles=${SEARCH_TILES:-/tmp/search-tiles}
 work=${SEARCH_WORK:-/tmp/search-work}
+threads=${SEARCH_THREADS:-1}
+case "$threads" in "" | *[!0-9]* | 0) die "SEARCH_THREADS='$threads': a whole number >= 1" ;; esac
 build=${UNET_BUILD:-$repo/build}
 search_dir=$work/$stage.search
 pid_file=$work/$stage.pid
@@ -134,9 +139,9 @@ start)
         args+=("$line")
     done <"$args_file"
     {
-        echo "# $(date -u +%FT%TZ) $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'): $train $tiles -o $work/$stage.onnx ${args[*]} --threads 1"
+        echo "# $(date -u +%FT%TZ) $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'): $train $tiles -o $work/$stage.onnx ${args[*]} --threads $threads"
     } >>"$log"
-    nohup nice -n 10 "$train" "$tiles" -o "$work/$stage.onnx" "${args[@]}" --threads 1 \
+    nohup nice -n 10 "$train" "$tiles" -o "$work/$stage.onnx" "${args[@]}" --threads "$threads" \
         >>"$log" 2>&1 </dev/null &
     echo $! >"$pid_file"
     sleep 2
