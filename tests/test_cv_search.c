@@ -15,7 +15,11 @@
  *    both folds for a quarter of a share each, rung 1 continues only the one
  *    with the better mean validation mIoU of rung 0 (recomputed here) from
  *    its checkpoints, with the documented time limits.
- * Usage: test_cv_search search|resume|budget; programs from UNET_TRAIN,
+ *  - "crops": --cv with --crops-per-epoch: every run, the retrain too, has
+ *    ceil(N / batch) steps per epoch (not its tiles' count) and trains them
+ *    all; its run names differ from those of the same search on tiles (the
+ *    crops are in the hash) but for the hash alone.
+ * Usage: test_cv_search search|resume|budget|crops; programs from UNET_TRAIN,
  * UNET_SYNTH, UNET_TILE, UNET_INFER. */
 #include <dirent.h>
 #include <math.h>
@@ -506,6 +510,57 @@ static void test_budget(void **state)
     free(sum);
 }
 
+/* The steps per epoch recorded in search_dir/run/result.json. */
+static int run_steps_per_epoch(const char *search_dir, const char *run)
+{
+    char path[4400];
+    FMT(path, sizeof path, "%s/%s/result.json", search_dir, run);
+    char *t = slurp(path, NULL);
+    assert_non_null(t);
+    const double spe = json_scan_number(t, "steps_per_epoch");
+    free(t);
+    assert_false(isnan(spe));
+    return (int)spe;
+}
+
+static void test_crops(void **state)
+{
+    (void)state;
+    make_tiles(synth_exe, tile_exe, &cv_tiles);
+    const char *crops[] = {train_exe, tmp_file("tiles"), "-o", tmp_file("c.onnx"), "--cv", "2",
+                           "--filters", "2", "--depth", "1", "--epochs", "2", "--batch", "2",
+                           "--crops-per-epoch", "6", "--threads", "1", NULL};
+    run_expect("search on crops", crops, 0);
+    const char *tiles[] = {train_exe, tmp_file("tiles"), "-o", tmp_file("t.onnx"), "--cv", "2",
+                           "--filters", "2", "--depth", "1", "--epochs", "2", "--batch", "2",
+                           "--threads", "1", NULL};
+    run_expect("search on tiles", tiles, 0);
+    search_run c[8], t[8];
+    const int nc = read_search_runs(tmp_file("c.search"), c, 8);
+    const int nt = read_search_runs(tmp_file("t.search"), t, 8);
+    assert_int_equal(nc, 2 + 1); /* two folds and the retrain */
+    assert_int_equal(nt, nc);
+    for (int i = 0; i < nc; i++) {
+        /* 6 crops in batches of 2; a fold's training scene has 4 tiles (2 steps). */
+        assert_int_equal(run_steps_per_epoch(tmp_file("c.search"), c[i].dir), 3);
+        if (c[i].fold >= 0)
+            assert_int_equal((int)c[i].steps, 2 * 3);
+        int same_slug = 0;
+        for (int j = 0; j < nt; j++) {
+            assert_string_not_equal(c[i].dir, t[j].dir);
+            /* RUN = SLUG.foldK.rR.HASH: compare all but HASH */
+            const size_t lc = (size_t)(strrchr(c[i].dir, '.') - c[i].dir);
+            const size_t lt = (size_t)(strrchr(t[j].dir, '.') - t[j].dir);
+            if (lc == lt && strncmp(c[i].dir, t[j].dir, lc) == 0) {
+                same_slug++;
+                if (t[j].fold >= 0)
+                    assert_int_equal(run_steps_per_epoch(tmp_file("t.search"), t[j].dir), 2);
+            }
+        }
+        assert_int_equal(same_slug, 1);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -526,6 +581,8 @@ int main(int argc, char **argv)
         t = (struct CMUnitTest)cmocka_unit_test(test_resume);
     else if (strcmp(which, "budget") == 0)
         t = (struct CMUnitTest)cmocka_unit_test(test_budget);
+    else if (strcmp(which, "crops") == 0)
+        t = (struct CMUnitTest)cmocka_unit_test(test_crops);
     else
         t = (struct CMUnitTest)cmocka_unit_test(test_search);
     const struct CMUnitTest tests[] = {t};

@@ -232,7 +232,8 @@ unet_status cv_run_one(search *S, const run_spec *sp, run_result *res, char **di
     if (s != UNET_OK)
         goto done;
 
-    const uint64_t spe = train_steps_per_epoch(split->n_train, o->batch);
+    const uint64_t spe = train_steps_per_epoch(
+        o->crops_per_epoch ? (int)o->crops_per_epoch : split->n_train, o->batch);
     const lr_schedule sched = {
         .kind = o->schedule, .base_lr = sp->cfg->c.lr,
         .total_steps = train_planned_steps((uint64_t)o->epochs, spe, o->max_steps),
@@ -272,6 +273,7 @@ unet_status cv_run_one(search *S, const run_spec *sp, run_result *res, char **di
                                 .max_steps = o->max_steps, .time_budget = budget,
                                 .schedule = sched, .class_weights = cw, .loss = sp->cfg->c.loss,
                                 .ignore_label = o->ignore_label, .augment = o->augment,
+                                .crops_per_epoch = o->crops_per_epoch,
                                 .early_stop = split->n_val ? (uint64_t)o->early_stop : 0,
                                 .checkpoint_path = ckpt, .config_json = cfgj.s, .stop = o->stop,
                                 .user = &ectx, .on_epoch = on_epoch,

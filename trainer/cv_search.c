@@ -199,6 +199,11 @@ static unet_status setup(search *S)
              o->ignore_label, o->augment, (unsigned long long)o->seed,
              (unsigned long long)o->max_steps, o->early_stop, o->budget, S->k, S->width,
              S->height);
+    if (o->crops_per_epoch) { /* absent without crops: earlier runs keep their hashes */
+        const size_t end = strlen(S->base_json) - 1; /* its closing brace */
+        snprintf(S->base_json + end, sizeof S->base_json - end, ",\"crops_per_epoch\":%llu}",
+                 (unsigned long long)o->crops_per_epoch);
+    }
     S->rungs = 1;
     if (o->budget > 0)
         while ((1 << (S->rungs - 1)) < S->g.n)

@@ -103,6 +103,8 @@ typedef struct cv_options {
     int schedule, step_size;
     double gamma;
     int ignore_label, augment;
+    uint64_t crops_per_epoch; /* > 0: an epoch of a run is this many random crops of its
+                                 training folds' scenes (train_loop.h); 0: its tiles */
     uint64_t seed;
     uint64_t max_steps; /* per run; 0: none */
     int early_stop;     /* per validated run; 0: off */

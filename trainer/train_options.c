@@ -116,7 +116,10 @@ static void usage(FILE *f)
 "                        ignored, a tile without that suffix is an image of its\n"
 "                        own. Drawn from the seed, epoch and sample, then\n"
 "                        augmented as tiles are (see --no-augment); validation\n"
-"                        uses whole tiles. Not with --cv, --grid or --budget\n"
+"                        uses whole tiles. With --cv, --grid or --budget each\n"
+"                        run's crops come from its own training folds (and the\n"
+"                        retrain's from all of them); N is part of every run's\n"
+"                        name, so such runs are not those of a search without it\n"
 "Validation (whole scenes or folds, never single tiles):\n"
 "  --val-fold K          tiles whose fold is K are validation (folds file)\n"
 "  --folds-file PATH     NAME<TAB>SCENE<TAB>FOLD (default TILES/folds.tsv)\n"
@@ -462,10 +465,6 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
     if (search && n_val) {
         err("--cv, --grid and --budget validate on the folds themselves: leave out --val-fold, "
             "--val and --val-dir");
-        return -1;
-    }
-    if (search && o->crops_per_epoch) {
-        err("--crops-per-epoch trains single runs; --cv, --grid and --budget use the tiles");
         return -1;
     }
     if (o->early_stop && n_val == 0 && !search) {

@@ -57,7 +57,8 @@ int train_search_run(const options *o, const unet_palette *pal, const run_paths 
                     .epochs = (int)o->epochs, .batch = (int)o->batch, .optimizer = o->optimizer,
                     .momentum = o->momentum, .schedule = o->schedule,
                     .step_size = (int)o->step_size, .gamma = o->gamma,
-                    .ignore_label = o->ignore_label, .augment = o->augment, .seed = o->seed,
+                    .ignore_label = o->ignore_label, .augment = o->augment,
+                    .crops_per_epoch = (uint64_t)o->crops_per_epoch, .seed = o->seed,
                     .max_steps = o->max_steps, .early_stop = (int)o->early_stop,
                     .force = o->force, .stop = stop, .message = search_message};
     c.base = (grid_config){.lr = o->lr, .filters = o->filters, .depth = o->depth,
