@@ -232,8 +232,7 @@ unet_status cv_run_one(search *S, const run_spec *sp, run_result *res, char **di
     if (s != UNET_OK)
         goto done;
 
-    const uint64_t spe = train_steps_per_epoch(
-        o->crops_per_epoch ? (int)o->crops_per_epoch : split->n_train, o->batch);
+    const uint64_t spe = train_steps_per_epoch(split->n_train, o->crops_per_epoch, o->batch);
     const lr_schedule sched = {
         .kind = o->schedule, .base_lr = sp->cfg->c.lr,
         .total_steps = train_planned_steps((uint64_t)o->epochs, spe, o->max_steps),

@@ -26,15 +26,16 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-uint64_t train_steps_per_epoch(int n_train, int batch)
+uint64_t train_steps_per_epoch(int n_train, uint64_t crops_per_epoch, int batch)
 {
-    return n_train < 1 || batch < 1 ? 0 : ((uint64_t)n_train + (uint64_t)batch - 1) / (uint64_t)batch;
+    const uint64_t samples =
+        crops_per_epoch ? crops_per_epoch : (uint64_t)(n_train > 0 ? n_train : 0);
+    return samples < 1 || batch < 1 ? 0 : (samples + (uint64_t)batch - 1) / (uint64_t)batch;
 }
 
 uint64_t train_epoch_steps(const train_data *d, const train_options *o)
 {
-    return train_steps_per_epoch(o->crops_per_epoch ? (int)o->crops_per_epoch : d->n_train,
-                                 o->batch);
+    return train_steps_per_epoch(d->n_train, o->crops_per_epoch, o->batch);
 }
 
 uint64_t train_planned_steps(uint64_t epochs, uint64_t steps_per_epoch, uint64_t max_steps)

@@ -127,7 +127,9 @@ typedef struct train_result {
     train_epoch_report last; /* the last epoch reported */
 } train_result;
 
-uint64_t train_steps_per_epoch(int n_train, int batch);
+/* ceil(samples / batch): an epoch is crops_per_epoch crops when that is set,
+ * else one pass over n_train tiles. */
+uint64_t train_steps_per_epoch(int n_train, uint64_t crops_per_epoch, int batch);
 /* The steps of an epoch of opt on data (tiles or crops_per_epoch). */
 uint64_t train_epoch_steps(const train_data *data, const train_options *opt);
 /* min(epochs x steps per epoch, max_steps when set): the length cosine plans for. */

@@ -569,8 +569,8 @@ static int run(app *a)
         return EXIT_FAILED;
     }
 
-    const uint64_t spe = train_steps_per_epoch(
-        o->crops_per_epoch ? (int)o->crops_per_epoch : a->split.n_train, (int)o->batch);
+    const uint64_t spe =
+        train_steps_per_epoch(a->split.n_train, (uint64_t)o->crops_per_epoch, (int)o->batch);
     lr_schedule sched = {.kind = o->schedule, .base_lr = o->lr,
                          .total_steps = train_planned_steps((uint64_t)o->epochs, spe, o->max_steps),
                          .steps_per_epoch = spe, .step_size = (uint64_t)o->step_size,
