@@ -320,6 +320,7 @@ int read_search_runs(const char *search_dir, search_run *runs, int max)
         r->f1 = json_scan_number(t, "val_macro_f1");
         r->time_limit = json_scan_number(t, "time_limit");
         r->steps = json_scan_number(t, "steps");
+        r->steps_per_epoch = json_scan_number(t, "steps_per_epoch");
         r->sessions = json_scan_number(t, "sessions");
         struct stat st;
         assert_int_equal(stat(path, &st), 0);

@@ -100,7 +100,7 @@ void json_scan_string(const char *text, const char *key, char *buf, size_t size)
 typedef struct search_run {
     char dir[300], label[100], end[32];
     int fold, rung, rank, processes; /* fold -1: the retrain */
-    double miou, f1, time_limit, steps, sessions;
+    double miou, f1, time_limit, steps, steps_per_epoch, sessions;
     struct timespec mtime; /* of result.json */
 } search_run;
 /* The runs of search_dir that have a result (at most max); their count. */
