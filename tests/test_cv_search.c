@@ -19,7 +19,11 @@
  *    ceil(N / batch) steps per epoch (not its tiles' count) and trains them
  *    all; its run names differ from those of the same search on tiles (the
  *    crops are in the hash) but for the hash alone.
- * Usage: test_cv_search search|resume|budget|crops; programs from UNET_TRAIN,
+ *  - "keep": --cv with --keep-run-models: each fold's run, and no other,
+ *    writes model.onnx, a model libunet loads whose masks (unet-infer) score
+ *    the run's validation fold as its result.json says; without the flag no
+ *    run writes one, and the runs' names are the same either way.
+ * Usage: test_cv_search search|resume|budget|crops|keep; programs from UNET_TRAIN,
  * UNET_SYNTH, UNET_TILE, UNET_INFER. */
 #include <dirent.h>
 #include <math.h>
@@ -156,8 +160,9 @@ static void check_table(const char *csv, const search_run *runs, int n_runs, int
 }
 
 /* Pixel accuracy and mIoU (over classes present in the truth) of unet-infer's
- * masks on the test tiles. */
-static void measure_test(const char *pred_dir, double *acc, double *miou)
+ * masks on the tiles of one fold ("test", "0", ...), of which there are n_tiles. */
+static void measure_fold(const char *pred_dir, const char *which, int n_tiles, double *acc,
+                         double *miou)
 {
     char *folds = slurp(tmp_file("tiles/folds.tsv"), NULL);
     assert_non_null(folds);
@@ -167,7 +172,7 @@ static void measure_test(const char *pred_dir, double *acc, double *miou)
     for (char *line = strtok_r(folds, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char name[200], scene[100], fold[20];
         assert_int_equal(sscanf(line, "%199[^\t]\t%99[^\t]\t%19s", name, scene, fold), 3);
-        if (strcmp(fold, "test") != 0)
+        if (strcmp(fold, which) != 0)
             continue;
         char tp[700], pp[700];
         FMT(tp, sizeof tp, "%s/tiles/masks/%s.png", tmp_folder(), name);
@@ -186,7 +191,7 @@ static void measure_test(const char *pred_dir, double *acc, double *miou)
         tiles++;
     }
     free(folds);
-    assert_int_equal(tiles, 4);
+    assert_int_equal(tiles, n_tiles);
     uint64_t right = 0, total = 0;
     double iou = 0;
     int present = 0;
@@ -305,7 +310,7 @@ static void test_search(void **state)
                            tmp_file("pred"), "--threads", "1", "--quiet", NULL};
     run_expect("infer", infer, 0);
     double acc, miou;
-    measure_test(tmp_file("pred"), &acc, &miou);
+    measure_fold(tmp_file("pred"), "test", 4, &acc, &miou);
     const char *test = strstr(sum, "\"test\":{");
     assert_non_null(test);
     assert_int_equal((int)json_scan_number(test, "tiles"), 4);
@@ -548,6 +553,58 @@ static void test_crops(void **state)
     }
 }
 
+static void test_keep(void **state)
+{
+    (void)state;
+    make_tiles(synth_exe, tile_exe, &cv_tiles);
+#define KEEP_ARGS(out)                                                                       \
+    train_exe, tmp_file("tiles"), "-o", tmp_file(out), "--cv", "2", "--filters", "4",       \
+        "--depth", "2", "--epochs", "3", "--batch", "2", "--no-augment", "--threads", "1"
+    const char *keep[] = {KEEP_ARGS("k.onnx"), "--keep-run-models", NULL};
+    run_expect("search keeping run models", keep, 0);
+    const char *plain[] = {KEEP_ARGS("p.onnx"), NULL};
+    run_expect("search without", plain, 0);
+    search_run k[8], p[8];
+    const int nk = read_search_runs(tmp_file("k.search"), k, 8);
+    assert_int_equal(nk, 2 + 1); /* two folds and the retrain */
+    assert_int_equal(read_search_runs(tmp_file("p.search"), p, 8), nk);
+    int folds_seen = 0;
+    for (int i = 0; i < nk; i++) {
+        char model[900], pred[900], fold[8];
+        FMT(model, sizeof model, "%s/%s/model.onnx", tmp_file("k.search"), k[i].dir);
+        int same_name = 0;
+        for (int j = 0; j < nk; j++) {
+            same_name += strcmp(k[i].dir, p[j].dir) == 0;
+            FMT(pred, sizeof pred, "%s/%s/model.onnx", tmp_file("p.search"), p[j].dir);
+            assert_int_equal(access(pred, F_OK), -1);
+        }
+        assert_int_equal(same_name, 1);
+        if (k[i].fold < 0) {
+            assert_int_equal(access(model, F_OK), -1); /* the retrain is MODEL itself */
+            continue;
+        }
+        folds_seen++;
+        unet_model *m = NULL;
+        if (unet_model_open_file(model, NULL, &m) != UNET_OK)
+            fail_msg("%s: %s", model, unet_last_error());
+        const char *training = unet_model_metadata(m, "unet.training");
+        assert_non_null(training);
+        assert_non_null(strstr(training, k[i].dir)); /* the run's result.json */
+        unet_model_free(m);
+        FMT(pred, sizeof pred, "pred-fold%d", k[i].fold);
+        const char *infer[] = {infer_exe, model, tmp_file("tiles"), "-o", tmp_file(pred),
+                               "--threads", "1", "--quiet", NULL};
+        run_expect("infer with a run's model", infer, 0);
+        FMT(fold, sizeof fold, "%d", k[i].fold);
+        double acc, miou;
+        measure_fold(tmp_file(pred), fold, 4, &acc, &miou);
+        /* The runtime's fp32 kernels are not the trainer's: a few pixels may flip. */
+        assert_close(k[i].miou, miou, 0.01, "a kept run model's validation mIoU");
+    }
+    assert_int_equal(folds_seen, 2);
+#undef KEEP_ARGS
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -570,6 +627,8 @@ int main(int argc, char **argv)
         t = (struct CMUnitTest)cmocka_unit_test(test_budget);
     else if (strcmp(which, "crops") == 0)
         t = (struct CMUnitTest)cmocka_unit_test(test_crops);
+    else if (strcmp(which, "keep") == 0)
+        t = (struct CMUnitTest)cmocka_unit_test(test_keep);
     else
         t = (struct CMUnitTest)cmocka_unit_test(test_search);
     const struct CMUnitTest tests[] = {t};

@@ -52,6 +52,26 @@ static unet_status on_epoch(void *user, const train_epoch_report *r)
     return UNET_OK;
 }
 
+/* --keep-run-models: the best epoch's weights as RUN/model.onnx, its
+ * result.json as the model's training metadata. */
+static unet_status keep_run_model(search *S, const char *dir, const char *result_path,
+                                  const train_state *st)
+{
+    char *path = str_concat(dir, "/model.onnx"), *json = NULL;
+    if (!path)
+        return unet_set_error(UNET_ERR_NOMEM, "out of memory");
+    unet_status s = text_file_read(result_path, &json, NULL);
+    if (s == UNET_OK)
+        s = cv_export_model(S, path, st->best ? st->best : st->params, json);
+    if (s != UNET_OK)
+        unet_wrap_error(s, "--keep-run-models: %s", path);
+    else
+        cv_msg(S, CV_MSG_NOTE, "wrote %s (the run's best epoch)", path);
+    free(json);
+    free(path);
+    return s;
+}
+
 /* Trains (or skips, resumes, carries over) one run. *keep, when given, gets
  * the final state (the retrain's weights). *interrupted when a stop request
  * ended it (state saved). */
@@ -298,6 +318,8 @@ unet_status cv_run_one(search *S, const run_spec *sp, run_result *res, char **di
         goto done;
     if (curves_plot_log(&log, png) != UNET_OK)
         cv_msg(S, CV_MSG_WARNING, "no curves for %s: %s", id, unet_last_error());
+    if (o->keep_run_models && split->n_val && (s = keep_run_model(S, dir, result, &st)) != UNET_OK)
+        goto done;
     char dur[32];
     format_duration(res->seconds, 1, dur, sizeof dur);
     const double trained = spe ? res->steps / (double)spe : 0;

@@ -508,7 +508,7 @@ unet_status cv_search_run(const cv_options *o, cv_outcome *out)
             s = unet_set_error(UNET_ERR_NOMEM, "out of memory");
     }
     if (s == UNET_OK && !interrupted && lead) {
-        s = cv_export_model(&S, fin.params, sum.s);
+        s = cv_export_model(&S, o->out, fin.params, sum.s);
         if (s == UNET_OK)
             cv_msg(&S, CV_MSG_NOTE, "wrote %s (%s, %d epoch(s) on all training tiles)", o->out,
                 best->label, retrain_epochs);

@@ -109,6 +109,7 @@ typedef struct cv_options {
     uint64_t max_steps; /* per run; 0: none */
     int early_stop;     /* per validated run; 0: off */
     int force;          /* train every run anew */
+    int keep_run_models; /* a validated run trained here also writes RUN/model.onnx */
     volatile sig_atomic_t *stop; /* may be NULL */
     void (*message)(void *user, int kind, const char *text);
     void *user;

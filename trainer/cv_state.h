@@ -125,6 +125,7 @@ void cv_plus_minus(char *buf, size_t size, double mean, double sd);
 unet_status cv_evaluate(search *S, unet_params *params, const int *idx, int n, unet_metrics *out);
 void cv_cfg_json(sbuf *b, const search *S, const cfg_state *c);
 void cv_plot_final(search *S, const cfg_state *best, const curve_log *final_log);
-unet_status cv_export_model(search *S, const unet_params *params, const char *training_json);
+unet_status cv_export_model(search *S, const char *path, const unet_params *params,
+                            const char *training_json);
 
 #endif

@@ -173,7 +173,8 @@ void cv_plot_final(search *S, const cfg_state *best, const curve_log *final_log)
     free(png);
 }
 
-unet_status cv_export_model(search *S, const unet_params *params, const char *training_json)
+unet_status cv_export_model(search *S, const char *path, const unet_params *params,
+                            const char *training_json)
 {
     const unet_palette *pal = S->o->pal;
     const char *names[UNET_PALETTE_MAX_CLASSES], *colors[UNET_PALETTE_MAX_CLASSES];
@@ -185,6 +186,6 @@ unet_status cv_export_model(search *S, const unet_params *params, const char *tr
     }
     const unet_export_meta meta = {.n_classes = pal->n_classes, .class_names = names,
                                    .class_colors = colors, .training_json = training_json};
-    return unet_export_onnx(S->o->out, params, &meta);
+    return unet_export_onnx(path, params, &meta);
 }
 

@@ -197,6 +197,13 @@ static void usage(FILE *f)
 "                        Each rank writes the folders of its runs: --budget (a\n"
 "                        run may continue on another rank) and resuming the\n"
 "                        retrain need STEM.search on a filesystem all ranks share\n"
+"  --keep-run-models     every validated run that ends in this process also\n"
+"                        writes its best epoch's weights as\n"
+"                        STEM.search/RUN/model.onnx (4 bytes per parameter), so\n"
+"                        its validation fold's scenes can be scored again with\n"
+"                        other inference settings (window overlap, flips: see\n"
+"                        tools/search/fold-inference.sh); runs skipped or\n"
+"                        carried over write none. Not part of the runs' names\n"
 "\n"
 "Data-parallel (built with MPI): mpirun -np N unet-train ... splits each --batch\n"
 "over N processes (N must divide it) and averages gradients with MPI_Allreduce;\n"
@@ -221,7 +228,7 @@ enum {
     OPT_NO_AUGMENT, OPT_SEED, OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_FORCE, OPT_INIT,
     OPT_EARLY_STOP, OPT_JSON, OPT_JSON_FILE, OPT_QUIET, OPT_VERSION, OPT_MAX_STEPS,
     OPT_TIME_BUDGET, OPT_CV, OPT_GRID, OPT_BUDGET, OPT_REPORT, OPT_LOSS, OPT_LOSS_WEIGHT,
-    OPT_CROPS_PER_EPOCH
+    OPT_CROPS_PER_EPOCH, OPT_KEEP_RUN_MODELS
 };
 
 /* The shared parsers (cli_number.h) with unet-train's messages. */
@@ -297,6 +304,7 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
         {"grid", required_argument, NULL, OPT_GRID},
         {"budget", required_argument, NULL, OPT_BUDGET},
         {"report", required_argument, NULL, OPT_REPORT},
+        {"keep-run-models", no_argument, NULL, OPT_KEEP_RUN_MODELS},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->depth = 4;
@@ -434,6 +442,7 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
             break;
         case OPT_GRID: o->grid = optarg; break;
         case OPT_REPORT: o->report = optarg; break;
+        case OPT_KEEP_RUN_MODELS: o->keep_run_models = 1; break;
         case OPT_BUDGET:
             if (parse_double("--budget", optarg, 1e-3, 1e9, &o->budget)) return -1;
             break;
@@ -465,6 +474,11 @@ int train_options_parse(int argc, char **argv, const char *prog, options *o)
     if (search && n_val) {
         err("--cv, --grid and --budget validate on the folds themselves: leave out --val-fold, "
             "--val and --val-dir");
+        return -1;
+    }
+    if (o->keep_run_models && !search) {
+        err("--keep-run-models keeps the models of a search's runs: give --cv, --grid or "
+            "--budget");
         return -1;
     }
     if (o->early_stop && n_val == 0 && !search) {

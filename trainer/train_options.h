@@ -43,6 +43,7 @@ typedef struct options {
     const char *grid;  /* --grid SPEC */
     double budget;     /* --budget SECONDS */
     const char *report; /* --report FILE.html */
+    int keep_run_models; /* --keep-run-models */
     int quiet;          /* --quiet */
 } options;
 

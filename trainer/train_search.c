@@ -60,7 +60,8 @@ int train_search_run(const options *o, const unet_palette *pal, const run_paths 
                     .ignore_label = o->ignore_label, .augment = o->augment,
                     .crops_per_epoch = (uint64_t)o->crops_per_epoch, .seed = o->seed,
                     .max_steps = o->max_steps, .early_stop = (int)o->early_stop,
-                    .force = o->force, .stop = stop, .message = search_message};
+                    .force = o->force,
+                    .keep_run_models = o->keep_run_models, .stop = stop, .message = search_message};
     c.base = (grid_config){.lr = o->lr, .filters = o->filters, .depth = o->depth,
                            .batchnorm = o->batchnorm, .dropout = o->dropout,
                            .weight_decay = o->weight_decay,
