@@ -9,7 +9,9 @@
 #      32x32 grid), to 0.005 (the runtime's kernels are not the trainer's);
 #   3. a second call evaluates nothing again (the JSONs are kept) and prints
 #      the same table, which has a row per setting;
-#   4. refusals: an unknown setting, a folder without kept models (exit 2, 1).
+#   4. refusals: an unknown setting (exit 2), a folder without kept models,
+#      JSONs in OUT_DIR that scored another run's model, two kept models of
+#      one fold (exit 1).
 set -euo pipefail
 : "${UNET_SOURCE_ROOT:?}" "${UNET_TRAIN:?}" "${UNET_SYNTH:?}" "${UNET_TILE:?}" "${UNET_BUILD:?}"
 script="$UNET_SOURCE_ROOT/tools/search/fold-inference.sh"
@@ -65,7 +67,15 @@ run "$tmp/m.search" "$tmp/out" >"$tmp/table2" 2>"$tmp/err2"
 [ ! -s "$tmp/err2" ] || fail "the second call evaluated again: $(cat "$tmp/err2")"
 cmp -s "$tmp/table1" "$tmp/table2" || fail "the second call's table differs"
 
+# Kept JSONs of other runs' models, two models of one fold: refused.
+cp -r "$tmp/m.search" "$tmp/other.search"
+for d in "$tmp/other.search"/*.fold0.*; do mv "$d" "${d%.*}.0ther"; done
 set +e
+run "$tmp/other.search" "$tmp/out" >/dev/null 2>"$tmp/err5"
+rc5=$?
+cp -r "$tmp/other.search"/*.0ther "$tmp/m.search/" || fail "no renamed run to copy"
+run "$tmp/m.search" "$tmp/out2" >/dev/null 2>"$tmp/err6"
+rc6=$?
 "$script" --tiles "$tmp/tiles" --scenes "$tmp/scenes" --settings o7 "$tmp/m.search" "$tmp/o2" 2>"$tmp/err3"
 rc=$?
 mkdir -p "$tmp/empty"
@@ -74,4 +84,6 @@ rc4=$?
 set -e
 [ $rc -eq 2 ] && grep -q "unknown setting 'o7'" "$tmp/err3" || fail "unknown setting: rc $rc, $(cat "$tmp/err3")"
 [ $rc4 -eq 1 ] && grep -q 'keep-run-models' "$tmp/err4" || fail "no models: rc $rc4, $(cat "$tmp/err4")"
+[ $rc5 -eq 1 ] && grep -q 'scored another model' "$tmp/err5" || fail "another run's JSON: rc $rc5, $(cat "$tmp/err5")"
+[ $rc6 -eq 1 ] && grep -q 'two kept models of fold 0' "$tmp/err6" || fail "two models of a fold: rc $rc6, $(cat "$tmp/err6")"
 echo "fold-inference: OK"

@@ -81,12 +81,17 @@ for s in "${wanted[@]}"; do
 done
 mkdir -p "$out_dir"
 
-models=0
+models=0 seen_folds=""
 for run in "$search_dir"/*/; do
     run=${run%/}
     [ -f "$run/model.onnx" ] && [ -f "$run/result.json" ] || continue
     fold=$(python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["fold"]; print("" if f is None else f)' "$run/result.json")
     [ -n "$fold" ] || continue
+    # One model per fold: a grid's several configurations would share OUT_DIR's names.
+    case " $seen_folds " in *" $fold "*)
+        echo "fold-inference: two kept models of fold $fold in $search_dir (one configuration per search folder)" >&2; exit 1 ;;
+    esac
+    seen_folds="$seen_folds $fold"
     models=$((models + 1))
     mapfile -t fold_scenes < <(awk -F'\t' -v k="$fold" '$3 == k { print $2 }' "$tiles/folds.tsv" | sort -u)
     [ ${#fold_scenes[@]} -gt 0 ] || { echo "fold-inference: fold $fold has no scenes in $tiles/folds.tsv" >&2; exit 1; }
@@ -97,12 +102,18 @@ for run in "$search_dir"/*/; do
     done
     for s in "${wanted[@]}"; do
         json="$out_dir/fold$fold.$s.json"
-        [ -f "$json" ] && continue
+        if [ -f "$json" ]; then
+            # Kept from an earlier call: only if it scored this run's model (the
+            # run's name holds its configuration's hash; the path may differ).
+            python3 -c 'import json,sys; sys.exit(not json.load(open(sys.argv[1]))["model"].endswith(sys.argv[2]))' \
+                "$json" "/$(basename "$run")/model.onnx" ||
+                { echo "fold-inference: $json scored another model than $run/model.onnx: use another OUT_DIR or remove it" >&2; exit 1; }
+            continue
+        fi
         echo "fold-inference: fold $fold (${fold_scenes[*]}), $s: $(basename "$run")" >&2
         # shellcheck disable=SC2046 # the setting's flags are words
         "$eval_exe" --scene "$run/model.onnx" "${paths[@]}" $(flags_of "$s") --tile "$tile" \
-            --threads "$threads" \
-            --quiet --json-file "$json.tmp" >/dev/null
+            --threads "$threads" --quiet --json-file "$json.tmp" >/dev/null
         mv "$json.tmp" "$json"
     done
 done
