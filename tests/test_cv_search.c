@@ -568,16 +568,18 @@ static void test_keep(void **state)
     const int nk = read_search_runs(tmp_file("k.search"), k, 8);
     assert_int_equal(nk, 2 + 1); /* two folds and the retrain */
     assert_int_equal(read_search_runs(tmp_file("p.search"), p, 8), nk);
+    for (int j = 0; j < nk; j++) {
+        char plain_model[900];
+        FMT(plain_model, sizeof plain_model, "%s/%s/model.onnx", tmp_file("p.search"), p[j].dir);
+        assert_int_equal(access(plain_model, F_OK), -1);
+    }
     int folds_seen = 0;
     for (int i = 0; i < nk; i++) {
         char model[900], pred[900], fold[8];
         FMT(model, sizeof model, "%s/%s/model.onnx", tmp_file("k.search"), k[i].dir);
         int same_name = 0;
-        for (int j = 0; j < nk; j++) {
+        for (int j = 0; j < nk; j++)
             same_name += strcmp(k[i].dir, p[j].dir) == 0;
-            FMT(pred, sizeof pred, "%s/%s/model.onnx", tmp_file("p.search"), p[j].dir);
-            assert_int_equal(access(pred, F_OK), -1);
-        }
         assert_int_equal(same_name, 1);
         if (k[i].fold < 0) {
             assert_int_equal(access(model, F_OK), -1); /* the retrain is MODEL itself */
